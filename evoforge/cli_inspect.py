@@ -1,0 +1,126 @@
+"""`evoforge status`, `best`, `evaluate` and `config`: reading, never writing."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .cli import EXIT_FAILED, EXIT_OK, UsageError
+from .rundir import RunDir, RunDirError
+
+
+def _open(run_dir_arg: str):
+    from .database.store import Store
+
+    try:
+        run_dir = RunDir(run_dir_arg).require()
+    except RunDirError as err:
+        raise UsageError(str(err)) from None
+    return run_dir, Store(run_dir.db_path, readonly=True)
+
+
+def _direction(store) -> bool:
+    obj = store.meta_get("objective") or {}
+    return obj.get("direction", "maximize") == "maximize"
+
+
+def cmd_status(args) -> int:
+    run_dir, store = _open(args.run_dir)
+    with store:
+        summary = store.summary()
+        summary["run_dir"] = str(run_dir.path)
+        summary["problem"] = store.meta_get("problem_path")
+        summary["objective"] = store.meta_get("objective")
+        summary["isolation"] = store.meta_get("isolation")
+        best = store.best_program(_direction(store))
+        summary["best"] = None if best is None else {"id": best.id, "score": best.score, "iteration": best.iteration,
+                                                      "model": best.model, "flags": best.flags}
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return EXIT_OK
+    obj = summary.get("objective") or {}
+    print(f"run       {summary['run_dir']}")
+    print(f"problem   {summary['problem']}  ({obj.get('direction', '?')} {obj.get('name', '?')})")
+    print(f"sandbox   {summary['isolation']}")
+    print(f"programs  {summary.get('n_programs', 0)} ({summary.get('n_valid', 0)} valid), "
+          f"proposals {summary.get('n_proposals', 0)}, last iteration {summary.get('last_iteration')}")
+    b = summary["best"]
+    print("best      " + ("none yet" if b is None else f"{b['score']:.10g} (program {b['id']}, iteration {b['iteration']})"))
+    models = summary.get("models") or {}
+    for name, m in models.items():
+        print(f"model     {name}: {m.get('calls', 0)} calls, {m.get('prompt_tokens', 0)} prompt + "
+              f"{m.get('completion_tokens', 0)} completion tokens")
+    failures = summary.get("failures") or {}
+    if failures:
+        print("failures  " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items(), key=lambda kv: -kv[1])))
+    return EXIT_OK
+
+
+def cmd_best(args) -> int:
+    _, store = _open(args.run_dir)
+    with store:
+        best = store.best_program(_direction(store))
+    if best is None:
+        if args.json:
+            print(json.dumps({"best": None}))
+        else:
+            print("no valid program yet", file=sys.stderr)
+        return EXIT_FAILED
+    record = {"id": best.id, "score": best.score, "metrics": best.metrics, "iteration": best.iteration,
+              "generation": best.generation, "island": best.island, "model": best.model, "flags": best.flags,
+              "code": best.code}
+    if args.json:
+        print(json.dumps(record, default=str))
+    else:
+        print(f"# program {best.id}  score {best.score:.10g}  iteration {best.iteration}  model {best.model}")
+        print("# metrics: " + json.dumps(best.metrics, default=str))
+        print(best.code)
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from .cli_run import _load_problem
+    from .evaluate import Evaluator
+
+    problem = _load_problem(args.problem)
+    path = Path(args.program)
+    if not path.is_file():
+        raise UsageError(f"program file not found: {path}")
+    limits = problem.limits
+    if args.timeout is not None:
+        limits = replace(limits, timeout_s=args.timeout)
+    if args.memory_mb is not None:
+        limits = replace(limits, memory_mb=args.memory_mb)
+    evaluator = Evaluator(problem, limits=limits, isolation=args.isolation or "auto")
+    try:
+        result = evaluator.evaluate(path.read_text())
+    finally:
+        evaluator.close()
+    out: dict[str, Any] = dict(result.metrics)
+    out.update(valid=result.valid, error=result.error)
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        status = "valid" if result.valid else f"INVALID ({result.failure_kind}): {result.error}"
+        print(f"{path}: {status}")
+        for k, v in sorted(result.metrics.items()):
+            print(f"  {k} = {v}")
+        if not result.valid and result.stderr.strip():
+            print("stderr:\n" + result.stderr.strip()[-2000:])
+    return EXIT_OK if result.valid else EXIT_FAILED
+
+
+def cmd_config(args) -> int:
+    from . import config as cfg
+
+    if args.validate:
+        try:
+            cfg.load(Path(args.validate))
+        except cfg.ConfigError as err:
+            raise UsageError(str(err)) from None
+        print(f"{args.validate}: valid")
+        return EXIT_OK
+    print(cfg.docs_markdown())
+    return EXIT_OK

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README "Tests"): installs what the tests need, then runs them.
+# Usage: bash scripts/test.sh [pytest args...]     (slow tests: bash scripts/test.sh -m slow)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages used by the sandbox (bubblewrap mode) and the browser tests (Chromium).
+# Only attempted as root with apt available; tests that need them skip with a reason otherwise.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  if [ -n "$missing" ]; then
+    (apt-get update -qq && apt-get install -y -qq $missing) >/tmp/evoforge-apt.log 2>&1 \
+      || echo "warning: could not install$missing (see /tmp/evoforge-apt.log); dependent tests will skip"
+  fi
+fi
+
+python -m pip install -q -e '.[dev]'
+exec python -m pytest -m "not slow" "$@"
