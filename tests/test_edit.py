@@ -1,0 +1,81 @@
+"""The edit stage: messy replies applied inside EVOLVE blocks only."""
+import pytest
+
+from evoforge.blocks import BlockError, find_blocks, outside_text, replace_bodies
+from evoforge.edit import apply_reply
+
+P = "import x\n\n# EVOLVE-BLOCK-START\ndef f(a):\n    if a:\n        return 1\n    return 2\n# EVOLVE-BLOCK-END\n\nprint(f(1))\n"
+
+
+def diff(search, replace):
+    return f"<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE"
+
+
+def test_blocks_found_and_spliced():
+    (b,) = find_blocks(P)
+    assert b.start == 2 and "return 2" in b.body
+    new = replace_bodies(P, ["def f(a):\n    return 0\n"])
+    assert outside_text(new) == outside_text(P) and "return 0" in new
+
+
+@pytest.mark.parametrize("code, msg", [("x = 1\n", "no EVOLVE"), ("# EVOLVE-BLOCK-START\n", "never closed"),
+                                       ("# EVOLVE-BLOCK-END\n", "without a matching"),
+                                       ("# EVOLVE-BLOCK-START\n# EVOLVE-BLOCK-START\n", "nest")])
+def test_bad_markers(code, msg):
+    with pytest.raises(BlockError, match=msg):
+        find_blocks(code)
+
+
+def test_diff_in_fence_with_prose():
+    out = apply_reply(P, "Idea.\n```\n" + diff("        return 1", "        return 3") + "\n```\nDone.", "diff")
+    assert out.error is None and "return 3" in out.code and out.code.endswith("print(f(1))\n")
+
+
+def test_indentation_drift_is_reindented():
+    out = apply_reply(P, diff("if a:\n    return 1", "if a:\n    return 5"), "diff")
+    assert "    if a:\n        return 5\n" in out.code
+
+
+def test_trailing_whitespace_and_crlf_and_marker_counts():
+    reply = "<<<<<<<< SEARCH\r\n        return 1   \r\n========\r\n        return 9\r\n>>>>>> REPLACE\r\n"
+    assert "return 9" in apply_reply(P, reply, "diff").code
+
+
+def test_several_blocks_applied_in_order():
+    reply = diff("        return 1", "        return 3") + "\n" + diff("    return 2", "    return 4")
+    out = apply_reply(P, reply, "diff")
+    assert out.n_changes == 2 and "return 3" in out.code and "return 4" in out.code
+
+
+@pytest.mark.parametrize("reply, error", [
+    (diff("print(f(1))", "print(9)"), "outside_blocks"),
+    (diff("import x", "import os"), "outside_blocks"),
+    (diff("return 42", "return 0"), "search_not_found"),
+    (diff("        return 1", "        return 1"), "unchanged"),
+    ("no code here at all", "no_edit"),
+    ("", "no_edit"),
+])
+def test_rejections_are_named(reply, error):
+    out = apply_reply(P, reply, "diff")
+    assert out.code is None and out.error == error and out.detail
+
+
+def test_rewrite_body_only_and_whole_program():
+    assert "return 7" in apply_reply(P, "```python\ndef f(a):\n    return 7\n```", "rewrite").code
+    whole = apply_reply(P, "```python\n" + P.replace("return 2", "return 4") + "```", "rewrite")
+    assert whole.error is None and "return 4" in whole.code
+
+
+def test_rewrite_touching_outside_is_rejected():
+    out = apply_reply(P, "```python\n" + P.replace("print(f(1))", "print(0)") + "```", "rewrite")
+    assert out.error == "outside_blocks" and out.code is None
+
+
+def test_diff_request_answered_with_a_block_is_accepted():
+    assert "return 8" in apply_reply(P, "```python\ndef f(a):\n    return 8\n```", "diff").code
+
+
+def test_c_program_with_slash_markers():
+    c = "#include <x.h>\n// EVOLVE-BLOCK-START\nint f(){return 1;}\n// EVOLVE-BLOCK-END\n"
+    out = apply_reply(c, diff("int f(){return 1;}", "int f(){return 2;}"), "auto")
+    assert out.code.startswith("#include <x.h>\n") and "return 2" in out.code
