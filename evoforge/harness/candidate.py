@@ -12,26 +12,15 @@ The first frame sent is a hello: {"hello": true, "ok": bool, "error": text}.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import traceback
 from typing import Any
 
 from . import wire
+from .paths import load_module
 
 MAX_TRACEBACK = 8000
-
-
-def load_program(path: str, name: str = "candidate"):
-    """Import the program as a module (``__name__ != "__main__"``)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def format_exc(err: BaseException, skip: int = 0) -> str:
@@ -101,7 +90,7 @@ def run_candidate(job: dict) -> None:
     if job.get("workdir"):
         sys.path.insert(0, job["workdir"])
     try:
-        module = load_program(job["program"])
+        module = load_module(job["program"], "candidate")
         hello = {"hello": True, "ok": True}
     except MemoryError as err:
         _memory_exit(err)

@@ -8,7 +8,6 @@ return data that the scorer checks.
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import threading
@@ -111,7 +110,7 @@ class Candidate:
         notice = self._read_notice()
         doing = "while importing the program" if importing else f"while running {fn}()"
         how = notice.get("describe") or "closed its connection"
-        self.failure = {"kind": notice.get("limit_hit") or "crash", "lost": True,
+        self.failure = {"kind": notice.get("limit_hit") or "crash", "lost": True, "doing": doing,
                         "error": f"the candidate process ended {doing}: {how}"}
         return CandidateError(self.failure["error"])
 
@@ -178,6 +177,3 @@ def import_failure(path: str, err: BaseException) -> dict:
     return {"status": "error", "phase": "import", "kind": "exception",
             "error": f"{name} failed to import: {first}", "traceback": format_exc(err, 1)}
 
-
-def dumps_notice(describe: str, limit_hit: str | None, returncode: int | None) -> bytes:
-    return json.dumps({"describe": describe, "limit_hit": limit_hit, "returncode": returncode}).encode()
