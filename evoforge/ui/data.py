@@ -34,6 +34,11 @@ def _redact(obj: Any) -> Any:
     return obj
 
 
+def _lines(code: str | None) -> list[str]:
+    # Every line newline-terminated, so a changed last line diffs as one -/+ pair.
+    return [ln if ln.endswith("\n") else ln + "\n" for ln in (code or "").splitlines(keepends=True)]
+
+
 class RunData:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir).resolve()
@@ -140,7 +145,8 @@ class RunData:
             islands = {str(k): steps(v & (a["island"] == k)) for k in sorted(set(a["island"].tolist()))}
             models = {str(m): steps(v & (a["model"] == m)) for m in sorted(set(a["model"][v].tolist())) if m}
             return {"overall": steps(v), "islands": islands, "models": models,
-                    "band": analysis.band(it[v], sc[v], min(points, 300)),
+                    # ~5 programs per bucket so the band shows a spread, not single points
+                    "band": analysis.band(it[v], sc[v], int(min(150, points // 4, max(10, v.sum() // 5)))),
                     "last_iteration": self.summary()["last_iteration"], "objective": self.objective}
         return self._cached(f"series:{points}", build)
 
@@ -244,7 +250,7 @@ class RunData:
                 parent = {"id": p["id"], "score": p.get("score"), "valid": bool(p.get("valid"))}
                 if with_diff:
                     diff = "".join(difflib.unified_diff(
-                        (p.get("code") or "").splitlines(keepends=True), (row.get("code") or "").splitlines(keepends=True),
+                        _lines(p.get("code")), _lines(row.get("code")),
                         f"program {p['id']} (parent)", f"program {pid}", n=3))
             except NotFound:
                 parent = None

@@ -128,7 +128,7 @@ function lineChart(container, series, opts) {
     for (const b of opts.band) {
       const x0 = xs.map(b[0]), x1 = Math.max(x0 + 1, xs.map(b[1]));
       const y0 = ys.map(b[3]), y1 = ys.map(b[2]);
-      svgEl("rect", { x: x0, y: y0, width: x1 - x0, height: Math.max(1, y1 - y0) }, g);
+      svgEl("rect", { x: x0, y: y0 - 1, width: x1 - x0, height: Math.max(2, y1 - y0 + 2) }, g);
     }
   }
   visible.forEach((s, i) => {
