@@ -21,10 +21,9 @@ Evaluator kinds (``Problem.evaluator_kind``):
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
-import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -35,7 +34,7 @@ from typing import Any
 
 from . import records as R
 from .compat import SHIMS_DIR
-from .harness import wire
+from .harness.parent import Fds, Malformed, ResultReader, how_it_ended, quiet, remove_tree, watch_candidate
 from .problem import Problem, ProblemError
 from .records import EvalResult, Limits
 from .sandbox import RunResult, Sandbox, SandboxError, clean_env
@@ -46,7 +45,6 @@ PKG_DIR = Path(__file__).resolve().parent
 CHILD = str(PKG_DIR / "harness" / "child.py")
 GRACE_S = 2.0  # the scorer outlives the candidate, so it can report the candidate's end
 MAX_TEXT = 20_000  # characters of stdout/stderr kept in an EvalResult (head + tail)
-MAX_RESULT = 64 * 1024 * 1024
 KINDS = {R.TIMEOUT, R.MEMORY, R.CPU, R.OUTPUT, R.DISK, R.PROCESSES, R.CRASH, R.EXCEPTION,
          R.INVALID, R.BAD_RESULT, R.SUSPICIOUS}
 
@@ -61,6 +59,8 @@ class Evaluator:
     def __init__(self, problem: Problem, limits: Limits | None = None, isolation: str = "auto", cascade: bool = True):
         if problem.evaluator_kind not in ("hardened", "evaluate", "shinka"):
             raise ProblemError(f"unknown evaluator kind {problem.evaluator_kind!r}")
+        if problem.evaluator_kind == "hardened" and problem.initial_program.suffix != ".py":
+            raise ProblemError(f"score(candidate) evaluators need a Python program, not {problem.initial_program.name}")
         self.problem, self.cascade = problem, cascade
         self.limits = limits or problem.limits
         grants = [Path(g) for g in problem.grants]
@@ -126,14 +126,12 @@ class Evaluator:
         except _Closed:
             result, phase = EvalResult.failure(R.CRASH, "the evaluator was closed (run stopping)"), None
         finally:
-            _remove(tmp)
+            remove_tree(tmp)
         result.duration_s = time.monotonic() - t0
         result.isolation = self.isolation
         return result, phase
 
     def _start(self, box: Sandbox, role: str, job: dict, workdir: Path, fds: tuple[int, ...]):
-        import json
-
         argv = [sys.executable, "-I", CHILD, role, json.dumps(job)]
         with self._lock:
             if self._closed:
@@ -163,15 +161,18 @@ class Evaluator:
         if p.evaluator_kind == "evaluate":
             job.update(stages=p.stages, thresholds=p.cascade_thresholds, cascade=self.cascade,
                        objective=p.objective, maximize=p.maximize)
-        fds = _Fds()
+        fds = Fds()
         try:
             r, w = fds.pipe()
             job["result_fd"] = w
             proc = self._start(self._trusted_box, p.evaluator_kind, job, tmp, (w,))
             fds.close(w)
-            reader = _Reader(fds.take(r))
+            reader = ResultReader(fds.take(r))
             try:
                 run = proc.wait()
+            except BaseException:
+                quiet(proc.kill)
+                raise
             finally:
                 self._done(proc)
             payload = reader.result()
@@ -189,7 +190,7 @@ class Evaluator:
         program = self._write_program(code, cdir)
         code_copy = sdir / "candidate_code.txt"
         code_copy.write_text(code, encoding="utf-8")
-        fds = _Fds()
+        fds = Fds()
         cand = scorer = None
         ended: dict[str, RunResult] = {}
         try:
@@ -206,19 +207,20 @@ class Evaluator:
             scorer = self._start(self._trusted_box, "hardened", job, sdir,
                                  (to_cand_w, from_cand_r, notice_r, result_w))
             fds.close(to_cand_w, from_cand_r, notice_r, result_w)
-            reader = _Reader(fds.take(result_r))
-            watcher = threading.Thread(target=_watch, args=(cand, fds.take(notice_w), ended), daemon=True)
+            reader = ResultReader(fds.take(result_r))
+            watcher = threading.Thread(target=watch_candidate, args=(cand, fds.take(notice_w), ended), daemon=True)
             watcher.start()
             run = scorer.wait()
+            ended["scorer"] = run
             cand.kill()  # the scorer is done (or dead): the candidate has nothing left to do
             watcher.join()
             payload = reader.result()
         finally:
-            for proc in (cand, scorer):
+            for name, proc in (("candidate", cand), ("scorer", scorer)):
                 if proc is not None:
+                    if name not in ended:  # an exception (or close()) got here first
+                        quiet(proc.kill)
                     self._done(proc)
-                    if proc is cand and "candidate" not in ended:
-                        _quiet(proc.kill)
             fds.close_all()
         crun = ended.get("candidate")
         result, phase = self._convert(payload, run, "evaluator", candidate_run=crun)
@@ -234,7 +236,7 @@ class Evaluator:
         if run.limit_hit is not None:
             return EvalResult.failure(run.limit_hit, f"the {who} process was {run.describe()}"), None
         if not isinstance(payload, dict) or "status" not in payload:
-            if isinstance(payload, _Malformed):
+            if isinstance(payload, Malformed):
                 return EvalResult.failure(R.BAD_RESULT, f"the {who} sent a malformed result: {payload}"), None
             return EvalResult.failure(R.CRASH, f"the {who} process ended without a result ({run.describe()})"), None
         if run.returncode != 0:
@@ -338,104 +340,3 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n... [{len(text) - 2 * half} characters omitted] ...\n{text[-half:]}"
-
-
-def _quiet(fn) -> None:
-    try:
-        fn()
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _remove(path: Path) -> None:
-    def retry(func, p, _exc):
-        try:
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-    shutil.rmtree(path, onerror=retry)
-
-
-def how_it_ended(run: RunResult) -> str:
-    """The end of a process that should have kept running, as a phrase."""
-    if run.limit_hit is None and run.returncode == 0:
-        return "it exited (status 0) without answering"
-    return run.describe()
-
-
-def _watch(cand, notice_fd: int, ended: dict) -> None:
-    """Wait for the candidate; tell the scorer how it ended (limit, signal...)."""
-    try:
-        run = cand.wait()
-        ended["candidate"] = run
-        wire.send(notice_fd, {"describe": how_it_ended(run), "limit_hit": run.limit_hit, "returncode": run.returncode})
-    except (wire.ConnectionLost, OSError):
-        pass
-    finally:
-        _quiet(lambda: os.close(notice_fd))
-
-
-class _Malformed(str):
-    """A result frame that could not be decoded (its text is the reason)."""
-
-
-class _Reader(threading.Thread):
-    """Drain a result pipe so the child never blocks on a full pipe; owns the fd."""
-
-    def __init__(self, fd: int):
-        super().__init__(daemon=True)
-        self.fd, self.data, self.overflow = fd, bytearray(), False
-        self.start()
-
-    def run(self) -> None:
-        try:
-            while chunk := os.read(self.fd, 1 << 20):
-                if len(self.data) < MAX_RESULT:
-                    self.data += chunk
-                else:
-                    self.overflow = True
-        except OSError:
-            pass
-        finally:
-            _quiet(lambda: os.close(self.fd))
-
-    def result(self, timeout: float = 5.0) -> Any:
-        self.join(timeout)
-        data = bytes(self.data)
-        if self.overflow:
-            return _Malformed(f"larger than {MAX_RESULT} bytes")
-        if len(data) < 4:
-            return None
-        size = int.from_bytes(data[:4], "big")
-        if len(data) < 4 + size:
-            return None
-        try:
-            return wire.loads(data[4:4 + size])
-        except wire.WireError as err:
-            return _Malformed(str(err))
-
-
-class _Fds:
-    """The pipe ends of one evaluation, closed exactly once whatever happens."""
-
-    def __init__(self):
-        self.open: set[int] = set()
-
-    def pipe(self) -> tuple[int, int]:
-        r, w = os.pipe()
-        self.open.update((r, w))
-        return r, w
-
-    def take(self, fd: int) -> int:
-        self.open.discard(fd)  # ownership moves to a thread
-        return fd
-
-    def close(self, *fds: int) -> None:
-        for fd in fds:
-            if fd in self.open:
-                self.open.discard(fd)
-                _quiet(lambda fd=fd: os.close(fd))
-
-    def close_all(self) -> None:
-        self.close(*list(self.open))

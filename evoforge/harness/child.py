@@ -7,6 +7,7 @@ by its absolute location: its parent directory is put on ``sys.path`` only long
 enough to import the harness (the trusted roles add it back at the end).
 """
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,14 @@ def main() -> None:
         sys.path.remove(parent)
     job.setdefault("pkg_parent", parent)
     dispatch(role, job)
+    # Leave now: threads or atexit hooks left behind by the candidate must not
+    # keep the process (and the evaluation) alive once the result is written.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a candidate may have closed or replaced it
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":
