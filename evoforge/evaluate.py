@@ -127,17 +127,22 @@ class Evaluator:
             result, phase = EvalResult.failure(R.CRASH, "the evaluator was closed (run stopping)"), None
         finally:
             remove_tree(tmp)
+        if self._closed and not result.valid:  # killed by close(): say so, not "crashed"
+            result = EvalResult.failure(R.CRASH, "the evaluation was stopped: the evaluator was closed")
         result.duration_s = time.monotonic() - t0
         result.isolation = self.isolation
         return result, phase
 
     def _start(self, box: Sandbox, role: str, job: dict, workdir: Path, fds: tuple[int, ...]):
         argv = [sys.executable, "-I", CHILD, role, json.dumps(job)]
-        with self._lock:
-            if self._closed:
-                raise _Closed()
-            proc = box.start(argv, workdir=workdir, env=clean_env(workdir), pass_fds=fds)
+        if self._closed:
+            raise _Closed()
+        proc = box.start(argv, workdir=workdir, env=clean_env(workdir), pass_fds=fds)
+        with self._lock:  # spawning stays outside the lock: evaluations start in parallel
             self._running.add(proc)
+            closed = self._closed
+        if closed:  # close() ran while we were spawning
+            quiet(proc.kill)
         return proc
 
     def _done(self, proc) -> None:
