@@ -142,7 +142,7 @@ def cmd_resume(args) -> int:
     if not problem_path:
         raise UsageError(f"{run_dir.db_path} has no problem recorded; was the run started by evoforge run?")
     problem = _load_problem(problem_path)
-    if args.model or args.api_base:
+    if args.model:  # new models replace the stored ones; --api-base alone re-points the stored ones
         stored.setdefault("llm", {})["models"] = []
     config = _config(stored, args)
     return _execute(problem, config, run_dir, new=False, verbose=args.verbose, progress=not args.no_progress)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from .blocks import find_blocks
 from .config import Config
-from .database import ProgramDatabase
+from .database import ProgramDatabase, features_of
 from .database.store import ProgramRecord, ProposalRecord, Store
 from .edit import apply_reply
 from .evaluate import Evaluator
@@ -202,7 +202,7 @@ class Engine:
             language=self.problem.language, valid=result.valid and score is not None,
             score=score, metrics=result.metrics, error=result.error, failure_kind=result.failure_kind,
             stdout=result.stdout, stderr=result.stderr, artifacts=result.artifacts, eval_time_s=result.duration_s,
-            flags=list(result.flags), features={}, model=model, created_at=time.time(), extra={})
+            flags=list(result.flags), features=features_of(code), model=model, created_at=time.time(), extra={})
 
     def _program(self, pid: int) -> ProgramRecord:
         prog = self._cache.get(pid)
