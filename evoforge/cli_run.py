@@ -78,6 +78,8 @@ def _resolve_models(config: cfg.Config) -> cfg.Config:
                              "    evoforge run PROBLEM --api-base http://127.0.0.1:8000/v1 --model NAME\n"
                              "(or set OPENAI_BASE_URL and pass --model), or install the local model:\n"
                              "    " + local_model.install_hint())
+    models = [m.model_copy(update={"diff_probability": 0.0})
+              if m.name.startswith("local") and m.diff_probability is None else m for m in models]
     for m in models:
         if not m.name.startswith("local") and not (m.api_base or os.environ.get("OPENAI_BASE_URL")):
             raise UsageError(f"model '{m.name}' has no endpoint: pass --api-base URL or set OPENAI_BASE_URL")

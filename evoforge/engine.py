@@ -150,7 +150,10 @@ class Engine:
         island = self.db.next_island(i)
         sel = self.db.sample(rng, island)
         parent = self._program(sel.parent_id)
-        mode = "diff" if rng.random() < self.config.prompt.diff_probability else "rewrite"
+        member = self.ensemble.choose(rng)  # first: the edit mode may depend on the model
+        p_diff = member.config.diff_probability
+        p_diff = self.config.prompt.diff_probability if p_diff is None else p_diff
+        mode = "diff" if rng.random() < p_diff else "rewrite"
         messages = build_messages(
             description=self.problem.description, objective=self.problem.objective,
             direction=self.problem.direction, language=self.problem.language,
@@ -162,7 +165,7 @@ class Engine:
                                   program_id=None, created_at=time.time(), extra={})
         try:
             async with self._llm_slots:
-                reply = await self.ensemble.complete(messages, rng)
+                reply = await self.ensemble.complete(messages, rng, member=member)
         except EndpointUnavailable as err:
             self.progress.fatal = str(err)
             self.request_stop("LLM endpoint unavailable")

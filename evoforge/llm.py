@@ -161,8 +161,8 @@ class Ensemble:
     def choose(self, rng: random.Random) -> Member:
         return rng.choices(self.members, weights=[m.config.weight for m in self.members], k=1)[0]
 
-    async def complete(self, messages: list[dict], rng: random.Random) -> Completion:
-        member = self.choose(rng)
+    async def complete(self, messages: list[dict], rng: random.Random, member: Member | None = None) -> Completion:
+        member = member or self.choose(rng)
         c, u = member.config, member.usage
         u.calls += 1
         try:

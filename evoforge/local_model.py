@@ -103,11 +103,12 @@ def verify(path: Path, size: int = SIZE, sha256: str = SHA256) -> None:
         _verified.add(key)
 
 
-def assemble(dest: Path | None = None) -> Path:
+def assemble(dest: Path | None = None, chunks: list[Path] | None = None, size: int = SIZE,
+             sha256: str = SHA256) -> Path:
     """Concatenate the chunks into the cache (atomically; only if not there yet) and verify."""
     dest = dest or cache_dir() / FILENAME
     if not dest.exists():
-        chunks = _chunks()
+        chunks = chunks if chunks is not None else _chunks()
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(f".part-{os.getpid()}")
         log.info("assembling the local model into %s", dest)
@@ -117,13 +118,13 @@ def assemble(dest: Path | None = None) -> Path:
                     while block := f.read(1 << 24):
                         out.write(block)
         try:
-            verify(tmp)
+            verify(tmp, size, sha256)
         except LocalModelError:
             tmp.unlink(missing_ok=True)
             raise
         os.replace(tmp, dest)
         _verified.add(str(dest.resolve()))
-    verify(dest)
+    verify(dest, size, sha256)
     return dest
 
 
