@@ -1,0 +1,90 @@
+"""Measure the local model on the shipped examples: runnable-candidate rate and time to improve.
+
+    python bench/local_model.py --examples bin_packing circle_packing --seeds 0 1 2 --iterations 20
+
+Each (example, seed) is a real `evoforge run ... --model local` (the same engine,
+prompts and sandbox a user gets).  From each run's database it reports:
+- runnable rate: proposals whose reply gave an edit that evaluated as valid, over all proposals;
+- whether and when (iteration, seconds from the start) the best score first beat the initial program.
+Results go to bench/results/local_model.json and a Markdown table on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(run_dir: Path) -> dict:
+    con = sqlite3.connect(f"file:{run_dir / 'evoforge.db'}?mode=ro", uri=True)
+    props = con.execute("SELECT p.outcome, p.error, g.valid, p.edit_mode FROM proposals p "
+                        "LEFT JOIN programs g ON g.id = p.program_id").fetchall()
+    initial = con.execute("SELECT score, created_at FROM programs WHERE iteration = 0 ORDER BY id LIMIT 1").fetchone()
+    direction = json.loads(con.execute("SELECT value FROM meta WHERE key = 'objective'").fetchone()[0])["direction"]
+    sign = 1 if direction == "maximize" else -1
+    better = con.execute("SELECT iteration, created_at, score FROM programs WHERE valid = 1 AND iteration > 0 "
+                         "AND ? * score > ? * ? ORDER BY iteration LIMIT 1", (sign, sign, initial[0])).fetchone()
+    best = con.execute(f"SELECT {'MAX' if sign > 0 else 'MIN'}(score) FROM programs WHERE valid = 1").fetchone()[0]
+    tokens = con.execute("SELECT SUM(completion_tokens), SUM(latency_s) FROM proposals").fetchone()
+    con.close()
+    runnable = sum(1 for o, _e, v, _m in props if o == "evaluated" and v)
+    reasons: dict[str, int] = {}
+    for o, e, v, _m in props:
+        if not (o == "evaluated" and v):
+            key = (e or "invalid").split(":", 1)[0] if o != "evaluated" else "invalid_candidate"
+            reasons[key] = reasons.get(key, 0) + 1
+    return {"proposals": len(props), "runnable": runnable, "rate": runnable / max(len(props), 1),
+            "not_runnable": reasons, "initial_score": initial[0], "best_score": best,
+            "improved": better is not None, "first_improvement_iteration": better[0] if better else None,
+            "first_improvement_s": round(better[1] - initial[1], 1) if better else None,
+            "completion_tokens": tokens[0], "llm_seconds": round(tokens[1] or 0, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--examples", nargs="+", default=["bin_packing", "circle_packing"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "local_model"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for example in args.examples:
+        for seed in args.seeds:
+            run_dir = out / f"{example}-seed{seed}"
+            if not (run_dir / "evoforge.db").exists():
+                t0 = time.monotonic()
+                cmd = [sys.executable, "-m", "evoforge", "run", str(ROOT / "examples" / example), "--model", "local",
+                       "--iterations", str(args.iterations), "--seed", str(seed), "--out", str(run_dir),
+                       "--no-progress", "--llm-in-flight", "1"]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                wall = time.monotonic() - t0
+            else:
+                wall = None
+            row = {"example": example, "seed": seed, "wall_s": round(wall, 1) if wall else None, **measure(run_dir)}
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    (out.parent / "local_model.json").write_text(json.dumps(rows, indent=1))
+    print("| example | seed | runnable | initial | best | first improvement (iteration, s) | wall s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        imp = f"{r['first_improvement_iteration']}, {r['first_improvement_s']}" if r["improved"] else "none"
+        print(f"| {r['example']} | {r['seed']} | {r['runnable']}/{r['proposals']} ({r['rate']:.0%}) | "
+              f"{r['initial_score']:.6g} | {r['best_score']:.6g} | {imp} | {r['wall_s']} |")
+    total = sum(r["runnable"] for r in rows), sum(r["proposals"] for r in rows)
+    print(f"\nrunnable overall: {total[0]}/{total[1]} ({total[0] / max(total[1], 1):.0%})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
