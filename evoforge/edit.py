@@ -143,6 +143,12 @@ def _base_indent(body: str) -> str:
     return min((_indent(l) for l in lines), key=len) if lines else ""
 
 
+def _subsequence(short: list[str], long: list[str]) -> bool:
+    """Every line of `short` occurs in `long`, in the same order (lines may be missing, none changed)."""
+    it = iter(long)
+    return all(line in it for line in short)
+
+
 def apply_rewrite(parent: str, reply: str) -> EditOutcome:
     code_text = _code_in(reply)
     if code_text is None:
@@ -157,8 +163,9 @@ def apply_rewrite(parent: str, reply: str) -> EditOutcome:
         if len(new_blocks) != len(blocks):
             return _fail("bad_blocks", f"the reply has {len(new_blocks)} EVOLVE blocks, the program {len(blocks)}", "rewrite")
         out_new, out_old = _squash(outside_text(code_text)), _squash(outside_text(parent))
-        # Only the markers given back (no surrounding program): fine. A whole program: outside must match.
-        if len(out_new) > 2 * len(blocks) and out_new != out_old:
+        # Only the markers given back (no surrounding program): fine. A whole program: outside must match,
+        # except that unchanged outside lines may be left out (small models often stop after the last block).
+        if len(out_new) > 2 * len(blocks) and out_new != out_old and not _subsequence(out_new, out_old):
             return _fail("outside_blocks", "the rewritten program changes code outside the EVOLVE blocks", "rewrite")
         bodies = [b.body for b in new_blocks]
     elif len(blocks) == 1:

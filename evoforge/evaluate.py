@@ -131,6 +131,9 @@ class Evaluator:
             result = EvalResult.failure(R.CRASH, "the evaluation was stopped: the evaluator was closed")
         result.duration_s = time.monotonic() - t0
         result.isolation = self.isolation
+        flags = result.artifacts.get("flags") if isinstance(result.artifacts, dict) else None
+        if isinstance(flags, list):  # a scorer's way to flag a result (e.g. "suspicious" speed-ups)
+            result.flags = sorted({*result.flags, *(str(f)[:40] for f in flags[:10])})
         return result, phase
 
     def _start(self, box: Sandbox, role: str, job: dict, workdir: Path, fds: tuple[int, ...]):
@@ -277,6 +280,8 @@ class Evaluator:
             if vals:
                 metrics[obj] = sum(vals) / len(vals)
                 artifacts["combined_score_note"] = "no combined_score returned: mean of the numeric metrics"
+        if obj not in metrics and obj in self.problem.judged_metrics():  # the rubric judge adds it (judge.py)
+            return EvalResult(valid=True, metrics=metrics, artifacts=_jsonable(artifacts), stage=stage)
         if obj not in metrics:
             got = ", ".join(sorted(metrics)) or "none"
             return EvalResult.failure(R.BAD_RESULT, f"the evaluator returned no numeric '{obj}' metric "

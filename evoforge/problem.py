@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import config as cfg
 from .blocks import BlockError, find_blocks
+from .feature_schemas import RubricSpec
 from .records import Limits
 
 
@@ -62,6 +63,7 @@ class ProblemSpec(BaseModel):
     grants: list[str] = Field(default_factory=list, description="Paths (relative to the problem) the candidate may read.")
     network: bool = False
     config: dict[str, Any] = Field(default_factory=dict, description="Run-config defaults for this problem (same schema as --config).")
+    rubric: RubricSpec | None = Field(None, description="LLM-judged rubric: weighted criteria graded after a candidate passes the evaluator; adds the metrics `rubric_score` and `rubric_<name>` (docs/features.md, \"Rubric judges\").")
 
 
 @dataclass
@@ -86,10 +88,15 @@ class Problem:
     proven_bound: float | None = None
     run_config: dict[str, Any] = field(default_factory=dict)  # defaults for the run Config
     warnings: list[str] = field(default_factory=list)
+    rubric: RubricSpec | None = None  # graded by the LLM judge in the controller (judge.py)
 
     @property
     def maximize(self) -> bool:
         return self.direction == "maximize"
+
+    def judged_metrics(self) -> set[str]:
+        """Metrics the rubric judge adds after evaluation (the evaluator need not return them)."""
+        return set(self.rubric.metric_names()) if self.rubric is not None else set()
 
     def fitness(self, value: float) -> float:
         """Larger is better, whatever the direction."""
@@ -118,7 +125,15 @@ def _description(root: Path) -> str:
 
 
 def load_problem(path: str | Path) -> Problem:
-    """Load and statically check a problem directory (no code is run)."""
+    """Load and statically check a problem directory (no code is run).
+
+    `path` may also name a built-in problem (``evoforge problems``) when no such
+    path exists.
+    """
+    if not Path(path).exists():
+        from .problems import resolve
+
+        path = resolve(path)  # ProblemError naming the built-in problems if there is none
     root = Path(path).resolve()
     if not root.is_dir():
         raise ProblemError(f"problem directory not found: {path}")
@@ -200,3 +215,13 @@ def _apply_native(problem: Problem, path: Path) -> None:
         if not p.exists():
             raise ProblemError(f"{path}: granted path {g} does not exist")
         problem.grants.append(p)
+    _apply_rubric(problem, spec, path)
+
+
+def _apply_rubric(problem: Problem, spec: ProblemSpec, path: Path) -> None:
+    problem.rubric = spec.rubric
+    if spec.rubric is None:
+        return
+    for name in spec.rubric.context_files:
+        if not (problem.root / name).is_file():
+            raise ProblemError(f"{path}: rubric context file {name} does not exist")

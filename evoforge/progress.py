@@ -18,6 +18,13 @@ def _failures(p: RunProgress) -> int:
     return sum(p.failures.values())
 
 
+def _spent(p: RunProgress) -> str:
+    tokens = getattr(p, "tokens", 0)
+    text = f"{tokens / 1000:.1f}k tokens" if tokens >= 1000 else f"{tokens} tokens"
+    cost = getattr(p, "cost", 0.0)
+    return text + (f" ${cost:.4f}" if cost else "")
+
+
 class ProgressDisplay:
     """Context manager; call it with the engine's progress after each iteration."""
 
@@ -33,10 +40,10 @@ class ProgressDisplay:
             self._bar = Progress(
                 TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} it/s"),
-                TextColumn("failures {task.fields[fail]}"), TimeElapsedColumn(),
+                TextColumn("failures {task.fields[fail]}"), TextColumn("{task.fields[spent]}"), TimeElapsedColumn(),
                 console=Console(stderr=True), transient=False)
             self._bar.__enter__()
-            self._task = self._bar.add_task("run", total=self.total, best="n/a", rate="0.0", fail=0)
+            self._task = self._bar.add_task("run", total=self.total, best="n/a", rate="0.0", fail=0, spent="")
         return self
 
     def __call__(self, p: RunProgress) -> None:
@@ -45,11 +52,12 @@ class ProgressDisplay:
         elapsed = max(time.monotonic() - p.started, 1e-9)
         rate = f"{p.done / elapsed:.2f}"
         if self._bar is not None:
-            self._bar.update(self._task, completed=p.done, best=_best(p), rate=rate, fail=_failures(p))
+            self._bar.update(self._task, completed=p.done, best=_best(p), rate=rate, fail=_failures(p),
+                             spent=_spent(p))
         elif time.monotonic() - self._last > 5 or p.done == self.total:
             self._last = time.monotonic()
             print(f"[evoforge] {p.done}/{self.total} iterations, best {_best(p)}, {rate} it/s, "
-                  f"{_failures(p)} failures", file=sys.stderr, flush=True)
+                  f"{_failures(p)} failures, {_spent(p)}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -34,7 +34,8 @@ sentence before the blocks."""
 
 REWRITE_FORMAT_ONE = """Reply with the complete new code of the EVOLVE block (everything between the
 EVOLVE-BLOCK-START and EVOLVE-BLOCK-END lines, without those marker lines) in a single
-```{lang} code fence. Keep every function name and signature the rest of the program uses.
+```{lang} code fence. Keep every function name and signature the rest of the program uses,
+and return the same kind of value (type, length, shape) as the current program does.
 Do not write anything after the code fence."""
 
 REWRITE_FORMAT_MANY = """Reply with the complete new program in a single ```{lang} code fence, keeping every

@@ -76,6 +76,17 @@ def _failures_table(fail: dict[str, Any]) -> str:
             "".join(f"<tr><td>{_e(s)}</td><td>{_e(k)}</td><td>{_num(n)}</td></tr>" for s, k, n in rows) + "</table>")
 
 
+def _top_table(data: RunData, n: int = 10) -> str:
+    rows = data.programs(limit=n, status="valid")["rows"]
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("program", "score", "iteration", "generation", "island", "model", "parent"))
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in (
+        _e(r["id"]), _num(r["score"]), _e(r["iteration"]), _e(r["generation"]), _e(r["island"]),
+        _e(r["model"] or "(initial)"), _e(r["parent_id"]))) + "</tr>" for r in rows)
+    return f"<h2>Top {len(rows)} programs</h2><table><tr>{head}</tr>{body}</table>"
+
+
 def _best_section(data: RunData, summary: dict[str, Any]) -> str:
     best = summary["best"]
     if best is None:
@@ -100,7 +111,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out = Path(out_dir) if out_dir is not None else data.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = data.summary()
-    series, fail, models = data.series(points=800), data.failures(), data.models()
+    series, fail, models, pareto = data.series(points=800), data.failures(), data.models(), data.pareto()
     obj = summary["objective"]
     ylabel = f"{obj['name']} ({obj['direction']})"
     figs = {
@@ -110,9 +121,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "models": plots.best_by_group(series["models"], series["last_iteration"], ylabel, "", out / "best_per_model.png"),
         "failures": plots.failures(fail, out / "failures.png"),
         "usage": plots.model_usage(models, out / "model_usage.png"),
+        "archive": plots.archive_grid(data.archive(), data.maximize, out / "map_elites.png"),
+        "pareto": plots.pareto_front(pareto, out / "pareto_front.png"),
     }
     for name, path in (("best", "best_over_time.png"), ("islands", "best_per_island.png"), ("models", "best_per_model.png"),
-                       ("failures", "failures.png"), ("usage", "model_usage.png")):
+                       ("failures", "failures.png"), ("usage", "model_usage.png"), ("archive", "map_elites.png"),
+                       ("pareto", "pareto_front.png")):
         if figs[name] is None:  # a figure left over from an earlier report would contradict this one
             (out / path).unlink(missing_ok=True)
     best = summary["best"]
@@ -141,6 +155,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "<h2>Failures by kind</h2>", _figure(figs["failures"], "Failed evaluations, edits and LLM calls by kind.", "No failures."),
         _failures_table(fail),
         "<h2>LLM usage and cost</h2>", _figure(figs["usage"], "Calls and tokens per model.", "No LLM calls."), _models_table(models),
+        "<h2>MAP-Elites grid</h2>",
+        _figure(figs["archive"], "Best valid score in each cell of the first two archive dimensions.",
+                "No valid program with archive features yet."),
+        ("<h2>Pareto front</h2>" + _figure(figs["pareto"], "Valid programs on the first two objectives; red: non-dominated.",
+                                           "No valid program reports every objective.")) if pareto.get("available") else "",
+        _top_table(data),
         _best_section(data, summary),
         "<h2>Run configuration</h2>",
         f"<pre>{_e(json.dumps(config, indent=2, default=str))}</pre>" if config else '<p class="none">No configuration stored.</p>',

@@ -105,3 +105,42 @@ def model_usage(models: dict[str, Any], path: Path) -> Path | None:
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     return _save(fig, path)
+
+
+def archive_grid(grid: dict[str, Any], maximize: bool, path: Path) -> Path | None:
+    """MAP-Elites cells coloured by their best score (the dashboard's grid)."""
+    if not grid.get("available") or not grid["cells"]:
+        return None
+    import numpy as np
+
+    nx, ny = grid["bins"]
+    z = np.full((ny, nx), np.nan)
+    for c in grid["cells"]:
+        z[c["y"], c["x"]] = c["score"]
+    fig, ax = _figure(5.6, 4.4)
+    ax.grid(False)
+    (x0, x1), (y0, y1) = grid["ranges"][0], (grid["ranges"][1] if len(grid["ranges"]) > 1 else (0.0, 1.0))
+    im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis" if maximize else "viridis_r",
+                   extent=(x0, x1 if x1 > x0 else x0 + 1, y0, y1 if y1 > y0 else y0 + 1), interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="best score in cell")
+    ax.set_xlabel(grid["dims"][0])
+    ax.set_ylabel(grid["dims"][1] if len(grid["dims"]) > 1 else "")
+    return _save(fig, path)
+
+
+def pareto_front(front: dict[str, Any], path: Path) -> Path | None:
+    """The first two objectives: every valid program drawn, the non-dominated ones in red."""
+    if not front.get("available"):
+        return None
+    a, b = front["objectives"][:2]
+    pts = front["points"]
+    rest = [p["values"] for p in pts if not p["front"]]
+    best = sorted(p["values"] for p in pts if p["front"])
+    fig, ax = _figure(6.0, 4.2)
+    if rest:
+        ax.scatter([v[0] for v in rest], [v[1] for v in rest], s=6, color=COLORS[0], alpha=0.5, label="dominated")
+    ax.plot([v[0] for v in best], [v[1] for v in best], "o-", color="#d62728", markersize=4, label="Pareto front")
+    ax.set_xlabel(f"{a['name']} ({a['direction']})")
+    ax.set_ylabel(f"{b['name']} ({b['direction']})")
+    ax.legend(loc="best", frameon=False)
+    return _save(fig, path)

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ScoreError", "as_real_array", "as_real", "circle_violation", "check_circles_in_box"]
+__all__ = ["ScoreError", "as_real_array", "as_real", "as_int_array", "circle_violation", "check_circles_in_box"]
 
 
 class ScoreError(ValueError):
@@ -122,6 +122,60 @@ def as_real_array(value: Any, shape: Sequence[int | None] | None = None, name: s
 def as_real(value: Any, name: str = "value") -> float:
     """A single finite real number (same rules as `as_real_array`)."""
     return float(as_real_array(value, (), name))
+
+
+def as_int_array(value: Any, shape: Sequence[int | None] | None = None, name: str = "value") -> list:
+    """`value` as nested lists of exact Python ints (arbitrary precision) of `shape`.
+
+    For answers that must be integers (lattice vectors, codes, sets): accepts
+    Python ints, numpy integers and integer numpy arrays.  Raises ScoreError for
+    floats (even integral ones such as ``3.0``: a float has already been rounded),
+    booleans, complex numbers, strings, ragged lists and wrong shapes.
+    """
+    shape = tuple(shape) if shape is not None else None
+    want = "" if shape is None else "(" + ", ".join("any" if s is None else str(s) for s in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iu":
+            what = {"b": "booleans", "f": "floats (integers are required)", "c": "complex numbers"}.get(
+                value.dtype.kind, f"dtype {value.dtype}")
+            raise ScoreError(f"{name} is an array of {what}, not of integers")
+        value = value.tolist()
+
+    def walk(item: Any, index: tuple[int, ...], depth: int) -> Any:
+        where = f"{name}{list(index)}" if index else name
+        if isinstance(item, np.ndarray):
+            item = as_int_array(item, None, where)
+        if isinstance(item, (list, tuple)):
+            if shape is not None:
+                if depth >= len(shape):
+                    raise ScoreError(f"{where} is a list, expected a single integer (shape {want})")
+                if shape[depth] is not None and len(item) != shape[depth]:
+                    raise ScoreError(f"{where} has length {len(item)}, expected shape {want}")
+            return [walk(v, index + (i,), depth + 1) for i, v in enumerate(item)]
+        if isinstance(item, (bool, np.bool_)):
+            raise ScoreError(f"{where} is a boolean ({item!r}), not an integer")
+        if isinstance(item, (int, np.integer)):
+            if shape is not None and depth != len(shape):
+                raise ScoreError(f"{where} is a single integer, expected shape {want}")
+            return int(item)
+        if isinstance(item, (float, np.floating)):
+            raise ScoreError(f"{where} is a float ({item!r}); integers are required")
+        if isinstance(item, (complex, np.complexfloating)):
+            raise ScoreError(f"{where} is a complex number ({item!r}), not an integer")
+        raise ScoreError(f"{where} is {_describe(item)} of type {type(item).__name__}, not an integer")
+
+    out = walk(value, (), 0)
+    if shape is not None:  # ragged rows of an unconstrained length
+        def lengths(item: Any, depth: int) -> None:
+            if depth + 1 < len(shape) and isinstance(item, list) and item:
+                first = len(item[0])
+                for i, row in enumerate(item):
+                    if len(row) != first:
+                        raise ScoreError(f"{name} is a ragged list: its rows have different lengths")
+                    lengths(row, depth + 1)
+        lengths(out, 0)
+    return out
 
 
 def circle_violation(centers: np.ndarray, radii: np.ndarray, width: float = 1.0,

@@ -27,6 +27,21 @@ def status(run_dir) -> dict:
     return json.loads(proc.stdout)
 
 
+def _wait_for_proposals(db: Path, n: int, timeout: float = 180) -> None:
+    """Until the run has committed `n` proposals (start-up is slow on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                    if con.execute("SELECT COUNT(*) FROM proposals").fetchone()[0] >= n:
+                        return
+            except sqlite3.OperationalError:
+                pass
+    raise AssertionError(f"the run did not commit {n} proposals in {timeout} s")
+
+
 def test_run_status_best_resume(tiny_problem, tmp_path, llm_double):
     out = tmp_path / "run"
     proc = evoforge_cli(*run_args(tiny_problem, out, llm_double, "--iterations", "12", "--seed", "3"),
@@ -57,16 +72,7 @@ def test_kill_and_resume_loses_nothing(tiny_problem, tmp_path, llm_double):
     proc = subprocess.Popen([sys.executable, "-m", "evoforge", *run_args(tiny_problem, out, llm_double,
                              "--iterations", "400")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     db = out / "evoforge.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        if db.exists():
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-                    if con.execute("SELECT COUNT(*) FROM proposals").fetchone()[0] >= 8:
-                        break
-            except sqlite3.OperationalError:
-                pass
+    _wait_for_proposals(db, 8)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     before = status(out)
@@ -91,7 +97,7 @@ def test_sigterm_stops_cleanly_with_exit_130(tiny_problem, tmp_path, llm_double)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     proc = subprocess.Popen([sys.executable, "-m", "evoforge", *run_args(tiny_problem, out, llm_double,
                              "--iterations", "1000")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    time.sleep(4)
+    _wait_for_proposals(out / "evoforge.db", 1)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 130
     assert status(out)["n_proposals"] >= 1
@@ -131,8 +137,7 @@ def test_bad_config_is_rejected_with_the_key(tiny_problem, tmp_path, llm_double)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("search:\n  num_islandz: 3\n")
     proc = evoforge_cli(*run_args(tiny_problem, tmp_path / "run", llm_double, "--config", str(cfg)))
-    assert proc.returncode == 2 and "num_islandz" in proc.stderr
-    assert evoforge_cli("run", str(tiny_problem), "--out", str(tmp_path / "r2")).returncode == 2  # no model at all?
+    assert proc.returncode == 2 and "num_islandz" in proc.stderr and not (tmp_path / "run").exists()
 
 
 def test_unreachable_endpoint_exits_1_and_keeps_the_run(tiny_problem, tmp_path):

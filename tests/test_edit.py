@@ -79,3 +79,10 @@ def test_c_program_with_slash_markers():
     c = "#include <x.h>\n// EVOLVE-BLOCK-START\nint f(){return 1;}\n// EVOLVE-BLOCK-END\n"
     out = apply_reply(c, diff("int f(){return 1;}", "int f(){return 2;}"), "auto")
     assert out.code.startswith("#include <x.h>\n") and "return 2" in out.code
+
+
+def test_rewrite_that_leaves_out_unchanged_outside_code_is_accepted():
+    # small models often return the program only up to the end of the last block
+    head = P[:P.index("# EVOLVE-BLOCK-END")] + "# EVOLVE-BLOCK-END\n"
+    out = apply_reply(P, "```python\n" + head.replace("return 2", "return 5") + "```", "rewrite")
+    assert out.error is None and out.code == P.replace("return 2", "return 5")  # the tail is the parent's

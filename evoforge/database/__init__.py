@@ -14,6 +14,7 @@ import random
 from ..config import SearchConfig
 from .entry import Entry
 from .islands import Island, migrate
+from .pareto import ParetoArchive, objectives_of, pareto_select
 from .selection import Selection, sample
 from .store import ProgramRecord
 
@@ -33,6 +34,7 @@ class ProgramDatabase:
         self.islands = [Island(k, config.population_per_island, config.archive_dims, config.archive_bins)
                         for k in range(config.num_islands)]
         self._migrated_at = 0
+        self.fronts = self._new_fronts()  # multi-objective (pareto.py); None without search.objectives
 
     def _entry(self, prog: ProgramRecord) -> Entry | None:
         if not prog.valid or prog.score is None:
@@ -47,6 +49,8 @@ class ProgramDatabase:
         e = self._entry(prog)
         if e is not None:
             self.islands[e.island].add(e)
+            if self.fronts is not None:
+                self.fronts[e.island].add(e)
 
     def rebuild(self, store) -> None:
         """Replay every stored program (and the migrations between them) in iteration order."""
@@ -54,6 +58,7 @@ class ProgramDatabase:
             c = self.config
             self.islands[k] = Island(k, c.population_per_island, c.archive_dims, c.archive_bins)
         self._migrated_at = 0
+        self.fronts = self._new_fronts()
         progs = sorted(store.iter_light(), key=lambda p: (p.iteration, p.id))
         for prog in progs:
             self.maybe_migrate(prog.iteration)
@@ -81,7 +86,16 @@ class ProgramDatabase:
                 raise LookupError("no valid program in the database")
             isl.add(donor.best())
         c = self.config
-        return sample(rng, isl, c.exploitation_ratio, c.exploration_ratio, c.num_inspirations)
+        sel = sample(rng, isl, c.exploitation_ratio, c.exploration_ratio, c.num_inspirations)
+        if self.fronts is not None:
+            sel = pareto_select(rng, self.fronts[island], sel, c.pareto_ratio)
+        return sel
+
+    def _new_fronts(self) -> list[ParetoArchive] | None:
+        objectives = objectives_of(getattr(self.config, "objectives", None) or [])
+        if not objectives:
+            return None
+        return [ParetoArchive(objectives, self.config.pareto_size) for _ in self.islands]
 
     def best(self) -> Entry | None:
         bests = [i.best() for i in self.islands if i.members]

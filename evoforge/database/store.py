@@ -267,11 +267,12 @@ class Store:
             key = error or "unknown"
             failures[key] = failures.get(key, 0) + n
         models: dict[str, dict[str, Any]] = {}
-        for name, calls, pt, ct, lat in con.execute(
-                "SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s) "
+        for name, calls, pt, ct, lat, cost in con.execute(
+                "SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s), "
+                "SUM(COALESCE(json_extract(extra, '$.cost'), 0)) "
                 "FROM proposals WHERE model IS NOT NULL GROUP BY model"):
             models[name] = {"calls": calls, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
-                            "latency_s": round(lat or 0.0, 3)}
+                            "latency_s": round(lat or 0.0, 3), "cost": round(cost or 0.0, 6)}
         for name, improved in con.execute(
                 "SELECT c.model, COUNT(*) FROM programs c JOIN programs p ON c.parent_id = p.id "
                 "WHERE c.valid = 1 AND p.valid = 1 AND c.model IS NOT NULL AND "

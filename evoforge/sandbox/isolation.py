@@ -2,11 +2,15 @@
 
 ``namespaces`` uses util-linux ``unshare``: new user (mapped to root inside),
 PID (the tree dies with its init, so double-forks and ``setsid`` cannot escape),
-network (no interfaces but loopback: no network), IPC and mount namespaces. In
-the mount namespace every inherited mount is remounted read-only, only the
-private working directory stays writable, ``/dev/shm`` and the hidden paths are
-covered with empty tmpfs mounts, and ``/proc`` shows only the sandbox's own
-processes (so the parent's ``/proc/PID/environ`` is out of reach).
+network (loopback only, and down: no network), IPC, UTS and mount namespaces.
+In the mount namespace every inherited mount is remounted read-only (the setup
+fails closed if one stays writable), only the private working directory stays
+writable, ``/dev`` is replaced by a minimal one (null, zero, full, random,
+urandom, a 1 MB ``/dev/shm``), ``/proc`` shows only the sandbox's own processes
+with ``/proc/sys`` and friends read-only, and the hidden paths are covered.
+Then every capability is dropped (bounding set emptied, no_new_privs) before
+the command runs under a capability-less ``sh`` init: uid 0 inside is host uid
+0 when evoforge runs as root, so the read-only mounts must not be undoable.
 
 ``bwrap`` (bubblewrap, preferred by ``auto`` when installed) goes further: the
 child sees a new, read-only root holding only the system directories, the
@@ -25,30 +29,65 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from .result import SandboxError
 
 MODES = ("bwrap", "namespaces", "process")
+# Processes of the isolation itself in the child's tree: bwrap = outer bwrap + its
+# init (PID 1); namespaces = unshare + the unprivileged `sh` init (PID 1).
+WRAPPERS = {"bwrap": 2, "namespaces": 2, "process": 0}
 
-# Mount setup run inside the new namespaces before the command is exec'd.
-# $1 = workdir, $2 = "net" or "nonet", then hidden paths up to "--", then the command.
+# Mount setup run inside the new namespaces (as root of the new user namespace, which
+# is host uid 0 when evoforge runs as root: so nothing writable may stay reachable).
+# $1 = workdir, then hidden paths up to "--", then the command.
 _SETUP = r"""
 set -e
 wd="$1"; shift
 mount --bind "$wd" "$wd"
-while read -r _ mnt _ _; do
+while read -r _ mnt _ opts _; do
+  case "$mnt" in *\\*) mnt=$(printf '%b' "$(printf '%s' "$mnt" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')") ;; esac
   case "$mnt" in /proc|/proc/*|"$wd") continue ;; esac
-  mount -o remount,bind,ro "$mnt" 2>/dev/null || true
+  case "$opts" in rw|rw,*) mount -o remount,bind,ro "$mnt" 2>/dev/null || true ;; esac
 done < /proc/self/mounts
-mount -t tmpfs -o size=1m,mode=000 none /dev/shm 2>/dev/null || true
+seen="|"  # fail closed: every visible mount (the last on its path) but the workdir is read-only now
+visible=$(awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }' /proc/self/mounts)
+printf '%s\n' "$visible" | while read -r _ mnt _ opts _; do
+  case "$mnt" in *\\*) mnt=$(printf '%b' "$(printf '%s' "$mnt" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')") ;; esac
+  case "$seen" in *"|$mnt|"*) continue ;; esac
+  seen="$seen$mnt|"
+  case "$mnt" in /proc|/proc/*|"$wd") continue ;; esac
+  case "$opts" in rw|rw,*) echo "evoforge-sandbox: cannot make $mnt read-only" >&2; exit 126 ;; esac
+done
+# A minimal /dev: the host's device nodes (disks, kvm, loop, ...) are out of reach.
+exec 3<>/dev/null 4</dev/zero 5<>/dev/full 6</dev/random 7</dev/urandom
+mount -t tmpfs -o size=64k,mode=755,nosuid,noexec none /dev
+for nf in null:3 zero:4 full:5 random:6 urandom:7; do
+  : > "/dev/${nf%:*}"; mount --no-canonicalize --bind "/proc/self/fd/${nf#*:}" "/dev/${nf%:*}"
+done
+exec 3>&- 4<&- 5>&- 6<&- 7<&-
+ln -s /proc/self/fd /dev/fd; ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
+mkdir /dev/shm; mount -t tmpfs -o size=1m,mode=1777,nosuid,nodev none /dev/shm
+mount -o remount,bind,ro /dev
+for p in bus fs irq sys sysrq-trigger; do
+  if [ -e "/proc/$p" ]; then mount --bind -o ro "/proc/$p" "/proc/$p"; fi
+done
+for p in kcore keys timer_list sched_debug latency_stats; do
+  if [ -f "/proc/$p" ]; then mount --bind /dev/null "/proc/$p"; fi
+done
+for p in acpi scsi asound; do
+  if [ -d "/proc/$p" ]; then mount -t tmpfs -o ro,size=1k none "/proc/$p"; fi
+done
 while [ "$1" != "--" ]; do
-  if [ -d "$1" ]; then mount -t tmpfs -o size=1k,mode=000 none "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
+  if [ -d "$1" ]; then mount -t tmpfs -o ro,size=1k,mode=000 none "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
   shift
 done
 shift
-exec "$@"
+cd "$wd"  # the inherited cwd is the directory under the bind mount: read-only now
+exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- sh -c '"$@" & wait $!' evoforge-init "$@"
 """
 
 # Secrets commonly found in a home directory: hidden even when the caller names nothing.
@@ -56,31 +95,27 @@ _DEFAULT_HIDDEN = (".ssh", ".aws", ".gnupg", ".config", ".netrc", ".git-credenti
                    ".kube", ".pypirc", ".bash_history", ".cache/evoforge")
 
 
+def _probe(mode: str, tools: Sequence[str]) -> bool:
+    """Run `true` in `mode` with the real setup: available only if that works here."""
+    if not all(shutil.which(t) for t in tools):
+        return False
+    with tempfile.TemporaryDirectory(prefix="evoforge-probe-") as d:
+        try:
+            probe = subprocess.run(prefix(mode, Path(d), network=False, hide=[]) + ["true"], cwd=d,
+                                   capture_output=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return probe.returncode == 0
+
+
 @functools.lru_cache(maxsize=1)
 def namespaces_available() -> bool:
-    exe = shutil.which("unshare")
-    if not exe:
-        return False
-    try:
-        probe = subprocess.run([exe, "--user", "--map-root-user", "--net", "--pid", "--fork", "--mount",
-                                "--mount-proc", "sh", "-c", "mount -t tmpfs none /mnt"],
-                               capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    return _probe("namespaces", ("unshare", "setpriv", "mount", "sh", "sed"))
 
 
 @functools.lru_cache(maxsize=1)
 def bwrap_available() -> bool:
-    exe = shutil.which("bwrap")
-    if not exe:
-        return False
-    try:
-        probe = subprocess.run([exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    return _probe("bwrap", ("bwrap",))
 
 
 def available_modes() -> dict[str, bool]:
@@ -116,8 +151,20 @@ def python_paths() -> list[Path]:
     """The interpreter, its standard library and every site-packages directory."""
     found = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     found.update(v for k, v in sysconfig.get_paths().items() if v)
-    found.update(p for p in sys.path if p and os.path.isdir(p))
+    # sys.path, but not the script directory / current directory of this process (a
+    # project directory may hold .env files, run databases, ...): grant those explicitly.
+    cwd = os.path.realpath(os.getcwd())
+    found.update(p for p in sys.path[1:] if p and os.path.isdir(p) and os.path.realpath(p) != cwd)
     return sorted({Path(p).resolve() for p in found if os.path.exists(p)})
+
+
+# bwrap covers only /proc/{irq,bus} when it runs as root; uid 0 inside is host uid 0,
+# so /proc/sys (core_pattern!) and sysrq-trigger would be writable: bind them read-only.
+_PROC_COVER = [*(a for p in ("sys", "sysrq-trigger", "fs") if os.path.exists(f"/proc/{p}")
+                 for a in ("--ro-bind", f"/proc/{p}", f"/proc/{p}")),
+               *(a for p in ("kcore", "keys", "timer_list", "sched_debug", "latency_stats")
+                 if os.path.exists(f"/proc/{p}") for a in ("--ro-bind", "/dev/null", f"/proc/{p}")),
+               *(a for p in ("acpi", "scsi", "asound") if os.path.isdir(f"/proc/{p}") for a in ("--tmpfs", f"/proc/{p}"))]
 
 
 def _bwrap(workdir: str, network: bool, read: Sequence[Path], hide: Sequence[str]) -> list[str]:
@@ -136,7 +183,7 @@ def _bwrap(workdir: str, network: bool, read: Sequence[Path], hide: Sequence[str
             args += ["--ro-bind", p, p]
     for h in hide:
         args += ["--tmpfs", h] if os.path.isdir(h) else ["--ro-bind", "/dev/null", h]
-    args += ["--bind", workdir, workdir, "--proc", "/proc", "--dev", "/dev",
+    args += ["--bind", workdir, workdir, "--proc", "/proc", *_PROC_COVER, "--dev", "/dev",
              "--size", str(1 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
              "--remount-ro", "/", "--chdir", workdir, "--"]
     return args
@@ -153,7 +200,7 @@ def prefix(mode: str, workdir: Path, *, network: bool, hide: Sequence[Path],
     if mode == "bwrap":
         return _bwrap(wd_, network, read, hidden_)
     ns = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount",
-          "--mount-proc", "--ipc"]
+          "--mount-proc", "--ipc", "--uts"]
     if not network:
         ns.append("--net")
     hidden = [str(Path(p).resolve()) for p in hide if Path(p).exists()]

@@ -1,15 +1,19 @@
 """Run one command under limits and watch it until it ends.
 
 Each child is started in a new session with resource limits (address space,
-CPU time, file size, no core dumps) set between fork and exec, and inside the
-isolation prefix of its mode.  A monitor thread drains stdout and stderr (keeping
-only the head of each), and polls the wall clock, the size of the working
-directory and the process tree (task count and resident memory); when a limit
-is exceeded it kills the whole tree with SIGKILL (no grace: candidates may
-ignore gentler signals) and records which limit it was.
+CPU time as a backstop, file size, no core dumps) set between fork and exec, in
+its own cgroup ``pids`` group where one can be made (cgroup.py), and inside the
+isolation prefix of its mode.  A monitor thread drains stdout and stderr
+(keeping only the head of each) and polls the wall clock, the tree's task
+count, resident memory and CPU time, and the size of the working directory
+(plus files held open after deletion); when a limit is exceeded it kills the
+whole tree with SIGKILL (no grace: candidates may ignore gentler signals) and
+records which limit it was.  When the main process exits, whatever it left
+running is killed too.
 """
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import selectors
@@ -20,24 +24,28 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from evoforge.records import DISK, MEMORY, OUTPUT, PROCESSES, TIMEOUT, Limits
+from evoforge.records import CPU, DISK, MEMORY, OUTPUT, PROCESSES, TIMEOUT, Limits
 
-from . import isolation
+from . import cgroup, isolation, procfs
 from .result import RunResult, SandboxError, attribute, kill_detail
 
-POLL_S = 0.05  # how often the monitor checks the tree and the clock
+log = logging.getLogger(__name__)
+
+POLL_S = 0.02  # how often the monitor checks the tree and the clock
 DISK_EVERY_S = 0.25
-_PAGE = os.sysconf("SC_PAGE_SIZE")
+MAX_FILES = 100_000  # entries in the working directory (a walk of more would stall the monitor)
 _KILL_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGSEGV, signal.SIGABRT,
                  signal.SIGBUS, signal.SIGTERM, signal.SIGINT}
 
 
-def _rlimits(limits: Limits):
+def _preexec(limits: Limits, join_fd: int | None):
     mem = limits.memory_mb * 1024 * 1024
-    cpu = max(1, int(limits.effective_cpu_s() + 0.999))
+    cpu = int(limits.effective_cpu_s() + 0.999) + 1  # the monitor enforces the tree's total first
     fsize = limits.max_file_mb * 1024 * 1024
 
-    def apply() -> None:  # runs in the child between fork and exec: setrlimit calls only
+    def apply() -> None:  # runs in the child between fork and exec: system calls only
+        if join_fd is not None:
+            os.write(join_fd, b"0")
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
@@ -46,72 +54,36 @@ def _rlimits(limits: Limits):
     return apply
 
 
-def _tree(root: int) -> list[int]:
-    """PIDs of `root` and all its descendants (host PID numbers)."""
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
-    return out
-
-
-def _usage(pids: Sequence[int]) -> tuple[int, int]:
-    """(threads, resident bytes) summed over `pids`."""
-    threads = rss = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        threads += int(fields[17])
-        rss += int(fields[21]) * _PAGE
-    return threads, rss
-
-
-def _disk_bytes(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
-
-
 class SandboxProcess:
     """A started child.  `wait()` returns its RunResult; `kill()` is safe from any thread."""
 
     def __init__(self, box: "Sandbox", argv: Sequence[str], workdir: Path, env: Mapping[str, str],
                  pass_fds: Sequence[int]):
         self.box, self.workdir = box, Path(workdir)
-        self.limits = box.limits
-        cmd = isolation.prefix(box.mode, self.workdir, network=self.limits.network,
+        self.limits = lim = box.limits
+        cmd = isolation.prefix(box.mode, self.workdir, network=lim.network,
                                hide=box.hide_paths, read=box.read_paths) + list(argv)
+        self._cg: cgroup.PidsGroup | None = None
+        if box.use_cgroup:
+            try:
+                self._cg = cgroup.PidsGroup(lim.max_processes + isolation.WRAPPERS[box.mode])
+            except OSError as err:
+                log.warning("no pids cgroup for this run (%s): falling back to /proc polling", err)
         self._t0 = time.monotonic()
         try:
             self.popen = subprocess.Popen(cmd, cwd=self.workdir, env=dict(env), stdin=subprocess.DEVNULL,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           pass_fds=tuple(pass_fds), start_new_session=True,
-                                          preexec_fn=_rlimits(self.limits), close_fds=True)
-        except OSError as err:
+                                          preexec_fn=_preexec(lim, self._cg and self._cg.join_fd),
+                                          close_fds=True)
+        except (OSError, subprocess.SubprocessError) as err:
+            if self._cg is not None:
+                self._cg.remove()
             raise SandboxError(f"cannot start {cmd[0]}: {err}") from err
         self._limit: str | None = None
         self._detail = ""
         self._killed = False
+        self._cpu_s = 0.0
         self._lock = threading.Lock()
         self._out = [bytearray(), bytearray()]
         self._trunc = [False, False]
@@ -130,21 +102,32 @@ class SandboxProcess:
         self._kill_tree()
 
     def _kill_tree(self) -> None:
+        """SIGKILL everything the child started.  With a cgroup: sweep its members until it
+        is empty.  Without: stop the /proc tree first (a stopped process cannot fork, and
+        killing a parent first would orphan its children out of the tree), then kill the
+        process group (the kernel makes that atomic against forks) and every stopped PID;
+        in bwrap/namespaces the PID namespace dies with its init, taking every daemon along."""
         pid = self.popen.pid
+        reaped = self.popen.returncode is not None  # then its PID may belong to someone else
+        if self._cg is not None:
+            if not reaped:
+                _signal(pid, signal.SIGKILL)
+            self._cg.kill_all()
+            return
+        stopped: set[int] = set()
+        for _ in range(100 if not reaped else 0):
+            new = [p for p in _safe_tree(pid) if p not in stopped]
+            if not new:
+                break
+            for p in new:
+                _signal(p, signal.SIGSTOP)
+            stopped.update(new)
         try:
-            pids = _tree(pid)
+            os.killpg(pid, signal.SIGKILL)
         except OSError:
-            pids = [pid]
-        for target in (lambda: os.killpg(pid, signal.SIGKILL),):
-            try:
-                target()
-            except OSError:
-                pass
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
+            pass
+        for p in stopped | (set() if reaped else set(_safe_tree(pid))):
+            _signal(p, signal.SIGKILL)
 
     def wait(self, timeout: float | None = None) -> RunResult:
         self._thread.join(timeout)
@@ -158,6 +141,18 @@ class SandboxProcess:
 
     # -- monitor ------------------------------------------------------------------------
     def _monitor(self) -> None:
+        try:
+            self._watch()
+        finally:
+            if self._cg is not None:
+                self._cg.remove()  # kills any member that is left, then removes the group
+            else:
+                self._kill_tree()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            stream.close()
+        self._finish(self.popen.wait())
+
+    def _watch(self) -> None:
         lim = self.limits
         deadline = self._t0 + lim.timeout_s
         sel = selectors.DefaultSelector()
@@ -169,13 +164,12 @@ class SandboxProcess:
         exited_at = None
         while True:
             for key, _ in sel.select(POLL_S):
-                chunk = b""
                 try:
                     chunk = os.read(key.fileobj.fileno(), 1 << 16)
                 except BlockingIOError:
                     continue
                 except OSError:
-                    pass
+                    chunk = b""
                 if not chunk:
                     sel.unregister(key.fileobj)
                     open_streams -= 1
@@ -185,49 +179,55 @@ class SandboxProcess:
                 if len(chunk) > room:
                     buf += chunk[:max(room, 0)]
                     self._trunc[i] = True
-                    self.kill(OUTPUT, kill_detail(OUTPUT, lim, lim.timeout_s))
+                    self.kill(OUTPUT, kill_detail(OUTPUT, lim))
                 else:
                     buf += chunk
             now = time.monotonic()
             if exited_at is None and self.popen.poll() is not None:
                 exited_at = now
+                self._kill_tree()  # the main process is gone: nothing it started may outlive it
             if exited_at is not None:
-                # Main process gone: stop once the pipes close; a straggler that keeps them
-                # open (process mode only: namespaces die with their init) is killed.
-                if open_streams == 0:
-                    break
-                if now - exited_at > 0.5:
-                    self._kill_tree()
-                if now - exited_at > 1.5:
+                # Stop once the pipes close; a straggler outside our reach (process mode
+                # without a cgroup: a setsid() daemon) may keep them open: stop waiting.
+                if open_streams == 0 or now - exited_at > 1.0:
                     break
                 continue
             if now > deadline:
-                self.kill(TIMEOUT, kill_detail(TIMEOUT, lim, lim.timeout_s))
+                self.kill(TIMEOUT, kill_detail(TIMEOUT, lim))
                 continue
             if self._killed:
                 continue
-            self._check_tree(now)
-            if now >= next_disk:
+            self._check_tree()
+            if now >= next_disk and not self._killed:
                 next_disk = now + DISK_EVERY_S
-                if _disk_bytes(self.workdir) > lim.max_disk_mb * 1024 * 1024:
-                    self.kill(DISK, kill_detail(DISK, lim, lim.timeout_s))
+                self._check_disk()
         sel.close()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            stream.close()
-        rc = self.popen.wait()
-        self._finish(rc)
 
-    def _check_tree(self, now: float) -> None:
+    def _members(self) -> list[int]:
+        return self._cg.pids() if self._cg is not None else _safe_tree(self.popen.pid)
+
+    def _check_tree(self) -> None:
         lim = self.limits
-        try:
-            threads, rss = _usage(_tree(self.popen.pid))
-        except OSError:
-            return
-        wrappers = 0 if self.box.mode == "process" else 3  # bwrap/unshare helpers are not the candidate's
-        if threads - wrappers > lim.max_processes:
-            self.kill(PROCESSES, kill_detail(PROCESSES, lim, lim.timeout_s))
-        elif rss > lim.memory_mb * 1024 * 1024:
-            self.kill(MEMORY, kill_detail(MEMORY, lim, lim.timeout_s))
+        pids = self._members()
+        use = procfs.usage(pids)
+        self._cpu_s = max(self._cpu_s, use.cpu_s)
+        tasks = use.tasks - isolation.WRAPPERS[self.box.mode]
+        if self._cg is not None and self._cg.refused():
+            self.kill(PROCESSES, kill_detail(PROCESSES, lim) + " (a fork/thread was refused)")
+        elif tasks > lim.max_processes:
+            self.kill(PROCESSES, kill_detail(PROCESSES, lim))
+        elif use.rss > lim.memory_mb * 1024 * 1024:
+            self.kill(MEMORY, kill_detail(MEMORY, lim) + " (resident memory of the process tree)")
+        elif use.cpu_s > lim.effective_cpu_s():
+            self.kill(CPU, kill_detail(CPU, lim))
+
+    def _check_disk(self) -> None:
+        lim = self.limits
+        used, entries = procfs.disk_usage(self.workdir, MAX_FILES)
+        if entries > MAX_FILES:
+            self.kill(DISK, f"more than {MAX_FILES} files in the working directory")
+        elif used + procfs.deleted_open_bytes(self._members()) > lim.max_disk_mb * 1024 * 1024:
+            self.kill(DISK, kill_detail(DISK, lim))
 
     def _finish(self, rc: int) -> None:
         if self.box.mode != "process" and rc > 128 and (rc - 128) in _KILL_SIGNALS:
@@ -236,22 +236,40 @@ class SandboxProcess:
         with self._lock:
             limit, detail, killed = self._limit, self._detail, self._killed
             if limit is None and not killed:
-                limit, detail = attribute(self.limits, rc, err)
+                limit, detail = attribute(self.limits, rc, err, cpu_s=self._cpu_s)
             self._result = RunResult(
                 returncode=None if killed else rc, stdout=out, stderr=err, limit_hit=limit,
                 duration_s=time.monotonic() - self._t0, isolation=self.box.mode,
                 stdout_truncated=self._trunc[0], stderr_truncated=self._trunc[1], detail=detail)
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+def _safe_tree(pid: int) -> list[int]:
+    try:
+        return procfs.tree(pid)
+    except OSError:
+        return [pid]
+
+
 class Sandbox:
-    """Runs commands with `limits` in one isolation mode (see `isolation`)."""
+    """Runs commands with `limits` in one isolation mode (see `isolation`).
+
+    `use_cgroup`: None = a pids cgroup per run where the host allows it; False = never
+    (the /proc-polling fallback, also what a host without cgroup v1 pids gets)."""
 
     def __init__(self, limits: Limits, isolation_mode: str = "auto", *, read_paths: Sequence[Path] = (),
-                 hide_paths: Sequence[Path] = ()):
+                 hide_paths: Sequence[Path] = (), use_cgroup: bool | None = None):
         self.limits = limits
         self.mode = isolation.resolve(isolation_mode)
         self.read_paths = [Path(p) for p in read_paths]
         self.hide_paths = [Path(p) for p in hide_paths] + isolation.default_hidden()
+        self.use_cgroup = cgroup.available() if use_cgroup is None else (use_cgroup and cgroup.available())
 
     def start(self, argv: Sequence[str], *, workdir: Path, env: Mapping[str, str],
               pass_fds: Sequence[int] = ()) -> SandboxProcess:

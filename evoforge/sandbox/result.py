@@ -73,10 +73,12 @@ def attribute(limits: Limits, returncode: int | None, stderr: bytes,
     return None, ""
 
 
-def kill_detail(kind: str, limits: Limits, timeout_s: float) -> str:
+def kill_detail(kind: str, limits: Limits) -> str:
     """The sentence for a limit the monitor enforced by killing the tree."""
     if kind == TIMEOUT:
-        return f"wall-clock timeout of {timeout_s:g} s exceeded"
+        return f"wall-clock timeout of {limits.timeout_s:g} s exceeded"
+    if kind == CPU:
+        return f"CPU time limit of {limits.effective_cpu_s():g} s exceeded (whole process tree)"
     if kind == OUTPUT:
         return f"output limit of {limits.max_output_bytes} bytes per stream exceeded"
     if kind == DISK:

@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Iterable
 
 from .jsonserver import JSONServer, Reply, wait_for_disconnect
+from .judge_double import KINDS as JUDGE_KINDS, answer as judge_answer, is_judge_request
 from .perturb import asks_for_diff, find_program, propose
 
 MODES = ("perturb", "echo", "garbage", "hang", "script")
@@ -52,16 +53,21 @@ class LLMDouble:
       script  - scripted replies only: an exhausted script answers 410.
     Optional `api_key` makes it answer 401 to other keys; optional `models` answers 404
     to other model names.
+    Grading requests of evoforge's rubric judge (recognised by its system message) are
+    answered by `judge` when it is set (before the script): ``fair``, ``gullible`` (full
+    marks whenever the prompt tells the grader to give them) or ``garbage``; see
+    `judge_double`.  With `judge` None they are answered like any other request.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, mode: str = "perturb", latency: float = 0.0,
                  seed: int = 0, script: Iterable[str] = (), rewrite_fraction: float | None = None,
-                 api_key: str | None = None, models: Iterable[str] | None = None, record: bool = True):
+                 api_key: str | None = None, models: Iterable[str] | None = None, record: bool = True,
+                 judge: str | None = None):
         self.host, self.port = host, port
         self.api_key, self.record = api_key, record
         self.models = list(models) if models else []
         self._lock = threading.Lock()
-        self._defaults = dict(mode=mode, latency=latency, seed=seed, rewrite_fraction=rewrite_fraction)
+        self._defaults = dict(mode=mode, latency=latency, seed=seed, rewrite_fraction=rewrite_fraction, judge=judge)
         self._requests: list[dict[str, Any]] = []
         self._in_flight = self._max_in_flight = self._served = 0
         self._script: deque[str] = deque()
@@ -73,11 +79,11 @@ class LLMDouble:
 
     # -- behaviour control (thread-safe; also reachable as POST /_control) ------------------
     def control(self, **changes: Any) -> dict[str, Any]:
-        """Change behaviour. Keys: mode, latency, seed, rewrite_fraction, script (replaces the
+        """Change behaviour. Keys: mode, latency, seed, rewrite_fraction, judge, script (replaces the
         queue), append_script, fail ({status, count, retry_after} or a list of them),
         clear_failures, clear_requests, reset (back to the constructor's settings).
         Returns the resulting state."""
-        known = {"mode", "latency", "seed", "rewrite_fraction", "script", "append_script", "fail",
+        known = {"mode", "latency", "seed", "rewrite_fraction", "judge", "script", "append_script", "fail",
                  "clear_failures", "clear_requests", "reset"}
         unknown = set(changes) - known
         if unknown:
@@ -109,6 +115,10 @@ class LLMDouble:
             if rf is not None and not 0.0 <= float(rf) <= 1.0:
                 raise ValueError("rewrite_fraction must be null or between 0 and 1")
             self.rewrite_fraction = None if rf is None else float(rf)
+        if "judge" in changes:
+            if changes["judge"] is not None and changes["judge"] not in JUDGE_KINDS:
+                raise ValueError(f"unknown judge {changes['judge']!r}; choose one of {', '.join(JUDGE_KINDS)} or null")
+            self.judge = changes["judge"]
         if "script" in changes:
             self._script = deque(self._strings(changes["script"]))
         if "append_script" in changes:
@@ -138,7 +148,7 @@ class LLMDouble:
 
     def _state_locked(self) -> dict[str, Any]:
         return {"mode": self.mode, "latency": self.latency, "seed": self.seed,
-                "rewrite_fraction": self.rewrite_fraction, "script_left": len(self._script),
+                "rewrite_fraction": self.rewrite_fraction, "judge": self.judge, "script_left": len(self._script),
                 "failures": [list(f) for f in self._failures], "served": self._served,
                 "in_flight": self._in_flight, "max_in_flight": self._max_in_flight,
                 "requests": len(self._requests)}
@@ -208,6 +218,8 @@ class LLMDouble:
                     if failure[1] <= 0:
                         self._failures.popleft()
                 action: tuple = ("fail", failure[0], failure[2])
+            elif self.judge is not None and is_judge_request(req["messages"]):
+                action = ("judge", self.judge)
             elif self._script:
                 action = ("text", self._script.popleft())
             else:
@@ -257,7 +269,10 @@ class LLMDouble:
             return None
         if kind == "script":
             return 410, _error(410, "the test double's script is exhausted (mode 'script')"), {}
-        text = action[1] if kind == "text" else self._generate(kind, req["messages"], rng)
+        if kind == "judge":
+            text = judge_answer(action[1], req["messages"])
+        else:
+            text = action[1] if kind == "text" else self._generate(kind, req["messages"], rng)
         prompt_tokens = sum(_tokens(str(m.get("content") or "")) for m in req["messages"])
         completion_tokens = _tokens(text)
         self_id = f"chatcmpl-double-{rng.getrandbits(48):012x}"

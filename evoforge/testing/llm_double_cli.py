@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", help="answer 401 unless this key is sent")
     p.add_argument("--models", help="comma-separated model names; others get 404 (default: accept any)")
     p.add_argument("--no-record", action="store_true", help="do not keep requests (long benchmarks)")
+    p.add_argument("--judge", choices=["fair", "gullible", "garbage"],
+                   help="answer evoforge's rubric-judge requests this way (default: like any other request)")
     return p
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         double = LLMDouble(host=args.host, port=args.port, mode=args.mode, latency=args.latency, seed=args.seed,
-                           script=script + args.reply, rewrite_fraction=args.rewrite_fraction,
+                           script=script + args.reply, rewrite_fraction=args.rewrite_fraction, judge=args.judge,
                            api_key=args.api_key, models=args.models.split(",") if args.models else None,
                            record=not args.no_record)
         if args.fail:

@@ -84,7 +84,7 @@ def lineage(data: "RunData", top: int, max_nodes: int) -> dict[str, Any]:
                 break
             chosen.update(chain)
         keep = sorted(chosen)
-    nodes = [data._light(i) for i in keep]
+    nodes = [_node(data._light(i)) for i in keep]
     groups = []
     if mode == "top":
         kept_ids = {nd["id"] for nd in nodes}
@@ -102,57 +102,81 @@ def lineage(data: "RunData", top: int, max_nodes: int) -> dict[str, Any]:
             "score_range": [min(shown), max(shown)] if shown else [0.0, 1.0], "direction": data.objective["direction"]}
 
 
+def _node(light: dict[str, Any]) -> dict[str, Any]:
+    """What the tree draws and its tooltip shows (kept small: up to 5,000 nodes are sent)."""
+    return {k: light[k] for k in ("id", "parent_id", "island", "generation", "iteration", "valid", "score",
+                                  "failure_kind", "model")}
+
+
 def _dims(data: "RunData") -> tuple[list[str], int]:
     search = (data.index.meta.get("config") or {}).get("search") or {}
     dims = [d for d in (search.get("archive_dims") or []) if isinstance(d, str)]
     return dims, int(search.get("archive_bins") or 8)
 
 
-def archive(data: "RunData") -> dict[str, Any]:
-    """Best program per cell of the first two feature dimensions stored with the programs."""
-    dims, bins = _dims(data)
+def _feature(dim: str, score: float, metrics_json: Any, features_json: Any) -> float:
+    """A program's value on one archive dimension, resolved as the engine does: a stored
+    feature (``complexity``), the objective (``score``) or a metric of that name."""
+    feats = loads(features_json, {})
+    if isinstance(feats, dict) and _num(feats.get(dim)):
+        return float(feats[dim])
+    if dim == "score":
+        return float(score)
+    metrics = loads(metrics_json, {})
+    v = metrics.get(dim) if isinstance(metrics, dict) else None
+    return float(v) if _num(v) else math.nan
+
+
+def _feature_rows(data: "RunData", dims: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ids, scores, values[n, len(dims)]`` of every valid program.  Each row's JSON is
+    parsed once: new rows are appended to a cache, so a live run does not re-parse
+    100,000 feature columns on every poll."""
+    cache = getattr(data, "_archive_cache", None)
+    if cache is None or cache["dims"] != dims:
+        cache = data._archive_cache = {"dims": dims, "seen": 0, "ids": np.zeros(0, dtype=np.int64),
+                                       "scores": np.zeros(0), "vals": np.zeros((0, len(dims)))}
     rows = data.index.programs
-    feats = [(r, loads(r[12], {})) for r in rows if r[5] and r[6] is not None]
-    feats = [(r, f) for r, f in feats if isinstance(f, dict) and f]
-    if not feats:
-        wanted = " × ".join(dims) if dims else "the configured dimensions"
+    new = [r for r in rows[cache["seen"]:] if r[5] and r[6] is not None]
+    cache["seen"] = len(rows)
+    if new:
+        cache["ids"] = np.r_[cache["ids"], np.array([r[0] for r in new], dtype=np.int64)]
+        cache["scores"] = np.r_[cache["scores"], np.array([float(r[6]) for r in new])]
+        vals = np.array([[_feature(d, r[6], r[11], r[12]) for d in dims] for r in new], dtype=float)
+        cache["vals"] = np.concatenate([cache["vals"], vals.reshape(len(new), len(dims))])
+    return cache["ids"], cache["scores"], cache["vals"]
+
+
+def archive(data: "RunData") -> dict[str, Any]:
+    """Best program per cell of the first two configured MAP-Elites dimensions, binned over
+    the range of values seen (the engine's own archive lives in memory; this is its view
+    from the database)."""
+    dims, bins = _dims(data)
+    dims = (dims or ["complexity", "score"])[:2]
+    ids, scores, vals = _feature_rows(data, dims)
+    usable = [k for k in range(len(dims)) if np.isfinite(vals[:, k]).any()]
+    if not ids.size or not usable:
         return {"available": False, "dims": dims,
-                "reason": f"No program in this run has stored MAP-Elites features, so the grid over {wanted} "
-                          "cannot be drawn from the database (the engine keeps its archive in memory and "
-                          "rebuilds it on resume)."}
-    names = [d for d in dims if any(d in f for _, f in feats)] or sorted({k for _, f in feats for k in f})
-    names = names[:2]
-    cols = [np.array([float(f.get(d, np.nan)) if _num(f.get(d)) else np.nan for _, f in feats]) for d in names]
-    nb = []
-    binned = []
-    for c in cols:
-        ok = np.isfinite(c)
-        integral = ok.any() and np.all(c[ok] == np.round(c[ok])) and c[ok].min() >= 0 and c[ok].max() < max(bins, 2) * 4
-        if integral:  # already bin indices
-            k = int(max(bins, c[ok].max() + 1))
-            binned.append(np.where(ok, c, -1).astype(int))
-        else:  # raw values: bin them over the observed range
-            k = bins
-            lo, hi = (c[ok].min(), c[ok].max()) if ok.any() else (0.0, 1.0)
-            width = (hi - lo) / k if hi > lo else 1.0
-            binned.append(np.where(ok, np.minimum(k - 1, ((c - lo) / width).astype(int, copy=False) if hi > lo else 0), -1))
-        nb.append(k)
-    sign = 1.0 if data.maximize else -1.0
-    cells: dict[tuple[int, int], dict[str, Any]] = {}
-    for i, (r, _) in enumerate(feats):
-        x = int(binned[0][i])
-        y = int(binned[1][i]) if len(binned) > 1 else 0
-        if x < 0 or y < 0:
-            continue
-        c = cells.get((x, y))
-        if c is None:
-            cells[(x, y)] = {"x": x, "y": y, "id": r[0], "score": r[6], "count": 1}
-        else:
-            c["count"] += 1
-            if sign * r[6] > sign * c["score"]:
-                c["id"], c["score"] = r[0], r[6]
-    return {"available": True, "dims": names, "bins": nb if len(nb) > 1 else nb + [1], "cells": list(cells.values()),
-            "n_programs": len(feats)}
+                "reason": ("No valid program has values for the MAP-Elites dimensions "
+                           f"{' × '.join(dims)} yet.") if ids.size else "No valid program yet."}
+    names, vals = [dims[k] for k in usable], vals[:, usable]
+    ok = np.all(np.isfinite(vals), axis=1)
+    ids, scores, vals = ids[ok], scores[ok], vals[ok]
+    ranges, cols = [], []
+    for k in range(vals.shape[1]):
+        lo, hi = float(vals[:, k].min()), float(vals[:, k].max())
+        cols.append(np.minimum(bins - 1, ((vals[:, k] - lo) / (hi - lo) * bins).astype(np.int64)) if hi > lo
+                    else np.zeros(ids.size, dtype=np.int64))
+        ranges.append([lo, hi])
+    x, y = cols[0], (cols[1] if len(cols) > 1 else np.zeros(ids.size, dtype=np.int64))
+    key = x * bins + y
+    fit = scores if data.maximize else -scores
+    order = np.lexsort((ids, -fit, key))  # per cell: best first, earliest among equals
+    first = order[np.r_[True, key[order][1:] != key[order][:-1]]]
+    counts = np.bincount(key, minlength=bins * bins)
+    cells = [{"x": int(x[i]), "y": int(y[i]), "id": int(ids[i]), "score": float(scores[i]),
+              "count": int(counts[key[i]])} for i in first]
+    return {"available": True, "dims": names, "bins": [bins, bins if len(names) > 1 else 1],
+            "ranges": ranges, "cells": cells, "n_programs": int(ids.size)}
 
 
 def _num(v: Any) -> bool:
@@ -160,17 +184,21 @@ def _num(v: Any) -> bool:
 
 
 def objectives(meta: dict[str, Any]) -> list[dict[str, str]]:
-    """Objectives of a multi-objective run, from meta ``objectives`` (list of names,
-    of ``{name, direction}``, or a ``{name: direction}`` mapping)."""
+    """Objectives of a multi-objective run: the config's ``search.objectives``
+    (``[{metric, direction}]``), or a meta ``objectives`` entry (list of names, of
+    ``{name, direction}``, or a ``{name: direction}`` mapping)."""
     raw = meta.get("objectives")
+    if not raw:
+        raw = ((meta.get("config") or {}).get("search") or {}).get("objectives") if isinstance(meta.get("config"), dict) else None
     out: list[dict[str, str]] = []
     if isinstance(raw, dict):
         raw = [{"name": k, "direction": v} for k, v in raw.items()]
-    for o in raw or []:
+    for o in raw if isinstance(raw, list) else []:
         if isinstance(o, str):
             out.append({"name": o, "direction": "maximize"})
-        elif isinstance(o, dict) and o.get("name"):
-            out.append({"name": str(o["name"]), "direction": "minimize" if o.get("direction") == "minimize" else "maximize"})
+        elif isinstance(o, dict) and (o.get("name") or o.get("metric")):
+            out.append({"name": str(o.get("name") or o.get("metric")),
+                        "direction": "minimize" if o.get("direction") == "minimize" else "maximize"})
     return out
 
 
@@ -179,43 +207,65 @@ def pareto(data: "RunData", max_points: int = 3000) -> dict[str, Any]:
     if len(objs) < 2:
         return {"available": False, "reason": "This run has a single objective."}
     names = [o["name"] for o in objs]
-    pts, ids = [], []
-    for r in data.index.programs:
-        if not (r[5] and r[6] is not None):
-            continue
-        m = loads(r[11], {})
-        vals = [m.get(k) for k in names] if isinstance(m, dict) else []
-        if vals and all(_num(v) for v in vals):
-            pts.append(vals)
-            ids.append(r[0])
-    if not pts:
+    cache = getattr(data, "_pareto_cache", None)
+    if cache is None or cache["names"] != names:
+        cache = data._pareto_cache = {"names": names, "seen": 0, "ids": np.zeros(0, dtype=np.int64),
+                                      "pts": np.zeros((0, len(names)))}
+    rows = data.index.programs
+    new = []
+    for r in rows[cache["seen"]:]:  # values parsed once per program, not once per poll
+        if r[5] and r[6] is not None:
+            vals = [_feature(k, r[6], r[11], r[12]) for k in names]  # a metric, `score` or `complexity`
+            if all(math.isfinite(v) for v in vals):
+                new.append((r[0], vals))
+    cache["seen"] = len(rows)
+    if new:
+        cache["ids"] = np.r_[cache["ids"], np.array([n[0] for n in new], dtype=np.int64)]
+        cache["pts"] = np.concatenate([cache["pts"], np.array([n[1] for n in new], dtype=float)])
+    ids, v = cache["ids"], cache["pts"]
+    if not ids.size:
         return {"available": False, "reason": f"No valid program reports all of {', '.join(names)}."}
-    v = np.array(pts, dtype=float)
     signs = np.array([1.0 if o["direction"] == "maximize" else -1.0 for o in objs])
     front = non_dominated(v * signs)
     keep = np.flatnonzero(front)
     rest = np.flatnonzero(~front)
+    if keep.size > max_points:
+        keep = keep[np.linspace(0, keep.size - 1, max_points).astype(int)]
     if rest.size > max_points:  # an even sample of the dominated cloud is enough to see its shape
         rest = rest[np.linspace(0, rest.size - 1, max_points).astype(int)]
     chosen = np.r_[keep, rest]
-    return {"available": True, "objectives": objs, "n_valid": len(ids),
-            "points": [{"id": ids[i], "values": v[i].tolist(), "front": bool(front[i])} for i in chosen]}
+    return {"available": True, "objectives": objs, "n_valid": int(ids.size), "n_front": int(front.sum()),
+            "points": [{"id": int(ids[i]), "values": v[i].tolist(), "front": bool(front[i])} for i in chosen]}
 
 
 def non_dominated(f: np.ndarray) -> np.ndarray:
-    """Mask of rows not dominated by any other row (all columns maximized)."""
-    n = f.shape[0]
-    order = np.lexsort(tuple(-f[:, k] for k in reversed(range(f.shape[1]))))  # descending lexicographic
+    """Mask of rows not dominated by any other row (all columns maximized).
+
+    Rows are visited in descending lexicographic order, so a row can only be dominated
+    by rows before it, and it suffices to compare it with the front found so far (one
+    vectorised comparison per row)."""
+    n, k = f.shape
+    order = np.lexsort(tuple(-f[:, c] for c in reversed(range(k))))
     mask = np.zeros(n, dtype=bool)
-    front: list[int] = []
-    for i in order:  # a row can only be dominated by rows sorted before it
+    if k == 2 and n:  # sweep: dominated iff a larger-x group reaches y, or its own group is higher
+        x, y = f[order, 0], f[order, 1]
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        group = np.cumsum(np.r_[True, x[1:] != x[:-1]]) - 1
+        top = y[starts]  # groups are sorted by y descending: the first y is the group's max
+        before = np.r_[-np.inf, np.maximum.accumulate(top)[:-1]]
+        mask[order] = ~((before[group] >= y) | (top[group] > y))
+        return mask
+    front = np.empty((min(n, 64), k))
+    size = 0
+    for i in order:
         row = f[i]
-        dominated = False
-        for j in front:
-            if np.all(f[j] >= row) and np.any(f[j] > row):
-                dominated = True
-                break
-        if not dominated:
-            front.append(i)
-            mask[i] = True
+        if size:
+            head = front[:size]
+            if np.any(np.all(head >= row, axis=1) & np.any(head > row, axis=1)):
+                continue
+        if size == front.shape[0]:
+            front = np.resize(front, (front.shape[0] * 2, k))
+        front[size] = row
+        size += 1
+        mask[i] = True
     return mask

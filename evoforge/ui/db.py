@@ -26,7 +26,7 @@ MIN_REFRESH_S = 0.5  # several API calls of one page load share one refresh
 PROGRAM_COLS = ("id", "parent_id", "island", "generation", "iteration", "valid", "score", "failure_kind",
                 "model", "created_at", "eval_time_s")
 PROPOSAL_COLS = ("id", "iteration", "model", "prompt_tokens", "completion_tokens", "latency_s", "outcome",
-                 "error", "program_id", "created_at")
+                 "error", "program_id", "created_at")  # + the priced cost the engine records in extra.cost
 
 
 class RunDataError(RuntimeError):
@@ -142,7 +142,7 @@ class RunIndex:
                 break
 
     def _load_proposals(self, con: sqlite3.Connection) -> None:
-        cols = self._select(PROPOSAL_COLS, self._prop_cols)
+        cols = self._select(PROPOSAL_COLS, self._prop_cols) + ", " + self._cost_expr(con)
         while True:
             last = self.proposals[-1][0] if self.proposals else -1
             rows = con.execute(f"SELECT {cols} FROM proposals WHERE id > ? ORDER BY id LIMIT ?", (last, CHUNK)).fetchall()
@@ -152,6 +152,15 @@ class RunIndex:
                     self.proposal_of[r[8]] = r[0]
             if len(rows) < CHUNK:
                 break
+
+    def _cost_expr(self, con: sqlite3.Connection) -> str:
+        if "extra" not in self._prop_cols:
+            return "NULL AS cost"
+        try:  # JSON functions are built into SQLite >= 3.38 and usually compiled in before
+            con.execute("SELECT json_extract('{}', '$.cost')").fetchone()
+        except sqlite3.OperationalError:
+            return "NULL AS cost"
+        return "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.cost') END AS cost"
 
     # -- single rows -----------------------------------------------------------------
     def program_row(self, pid: int) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def _routes(data: RunData) -> dict[str, Callable[[dict[str, list[str]]], Any]]:
             offset=_int(q, "offset", 0, 0, 10**9), limit=_int(q, "limit", 50, 1, 500),
             sort=_str(q, "sort") or "score", status=_str(q, "status") or "all",
             island=_int(q, "island", -1, -1, 10**6), model=_str(q, "model"), kind=_str(q, "kind")),
-        "lineage": lambda q: data.lineage(top=_int(q, "top", 30, 1, 1000), max_nodes=_int(q, "max_nodes", 1500, 10, 20000)),
+        "lineage": lambda q: data.lineage(top=_int(q, "top", 30, 1, 1000), max_nodes=_int(q, "max_nodes", 1500, 10, 5000)),
         "archive": lambda q: data.archive(),
         "pareto": lambda q: data.pareto(),
         "config": lambda q: data.config(),

@@ -123,7 +123,12 @@ class OnlinePacking:
         try:
             p = as_real_array(priorities, (len(idx),), "priorities")
         except ScoreError as err:
-            raise ScoreError(f"priority({item}, bins) returned invalid priorities for item {self.pos} of instance "
+            try:  # one real number: the same priority for every bin (FunSearch's argmax treats it so)
+                p = np.full(len(idx), float(as_real_array(priorities, (), "priorities")))
+            except ScoreError:
+                p = None
+            if p is None:
+                raise ScoreError(f"priority({item}, bins) returned invalid priorities for item {self.pos} of instance "
                              f"{self.instance.name} ({len(idx)} bin{'s' if len(idx) != 1 else ''} offered): "
                              f"{err}") from None
         best = int(idx[int(np.argmax(p))])

@@ -43,7 +43,8 @@
       card(`best ${obj.name || "score"}`, best ? C.fmtNum(best.score) : "none yet",
         best ? h("a", { href: `#program/${best.id}` }, `program ${best.id} · iteration ${best.iteration}`) : null),
       card("tokens", fmtInt(s.tokens), `cost ${fmtCost(s.cost)}`),
-      card("updated", s.updated_at ? fmtTime(s.updated_at) : "–", `${obj.direction || ""}`));
+      card("last write", s.updated_at ? window.Dom.fmtAgo(s.updated_at) : "–",
+        s.updated_at ? `${fmtTime(s.updated_at)} · ${obj.direction || ""} ${obj.name || ""}` : ""));
     const overall = h("div", { class: "chart-box", id: "chart-best" });
     const islands = h("div", { class: "chart-box", id: "chart-islands" });
     const byModel = h("div", { class: "chart-box", id: "chart-models" });
@@ -162,7 +163,9 @@
         app.summary = s;
         document.getElementById("nav-pareto").hidden = !s.pareto;
         const name = s.problem_name ? `${s.problem_name} · ` : "";
-        setStatus(`${name}${fmtInt(s.n_programs)} programs · live`);
+        const age = s.updated_at ? Date.now() / 1000 - s.updated_at : Infinity;
+        setStatus(`${name}${fmtInt(s.n_programs)} programs · ` +
+          (age < 60 ? `running (last write ${window.Dom.fmtAgo(s.updated_at)})` : "idle"));
         const changed = JSON.stringify(s.version) !== JSON.stringify(app.version);
         app.version = s.version;
         if (app.view === null || (changed && LIVE.has(app.view))) await refresh(false);

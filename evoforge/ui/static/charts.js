@@ -185,10 +185,10 @@ function barChart(container, bars, opts) {
 function heatmap(container, data, opts) {
   clear(container);
   const nx = data.bins[0], ny = data.bins[1] || 1;
-  const cell = Math.max(10, Math.min(48, Math.floor(((opts.width || container.clientWidth || 600) - 90) / nx)));
-  const width = nx * cell + 90, height = ny * cell + 50;
+  const cell = Math.max(10, Math.min(48, Math.floor(((opts.width || container.clientWidth || 600) - 110) / nx)));
+  const width = nx * cell + 110, height = ny * cell + 50;
   const svg = svgEl("svg", { class: "chart heatmap", width, height, viewBox: `0 0 ${width} ${height}` });
-  const ox = 60, oy = 10;
+  const ox = 84, oy = 10;
   for (let i = 0; i < nx; i++) for (let j = 0; j < ny; j++) {
     svgEl("rect", { x: ox + i * cell, y: oy + (ny - 1 - j) * cell, width: cell - 1, height: cell - 1, class: "cell-empty" }, svg);
   }
@@ -198,6 +198,15 @@ function heatmap(container, data, opts) {
     svgEl("title", {}, r).textContent = `cell (${c.x}, ${c.y}): program ${c.id}, score ${fmtNum(c.score)}` +
       (c.count ? `, ${c.count} programs` : "");
     if (opts.onCell) r.addEventListener("click", () => opts.onCell(c.id));
+  }
+  const r = data.ranges || [];
+  if (r[0]) {  // value range of each axis (cells are equal slices of it)
+    svgEl("text", { x: ox, y: oy + ny * cell + 14, "text-anchor": "start" }, svg).textContent = fmtNum(r[0][0]);
+    svgEl("text", { x: ox + nx * cell, y: oy + ny * cell + 14, "text-anchor": "end" }, svg).textContent = fmtNum(r[0][1]);
+  }
+  if (r[1]) {
+    svgEl("text", { x: ox - 4, y: oy + ny * cell, "text-anchor": "end" }, svg).textContent = fmtNum(r[1][0]);
+    svgEl("text", { x: ox - 4, y: oy + 10, "text-anchor": "end" }, svg).textContent = fmtNum(r[1][1]);
   }
   svgEl("text", { x: ox + nx * cell / 2, y: height - 8, "text-anchor": "middle", class: "label" }, svg).textContent = data.dims[0];
   if (data.dims[1]) svgEl("text", { x: 14, y: oy + ny * cell / 2, "text-anchor": "middle", class: "label",

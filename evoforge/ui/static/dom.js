@@ -45,6 +45,14 @@ function fmtDuration(s) {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
+function fmtAgo(ts) {
+  const s = Math.max(0, Date.now() / 1000 - ts);
+  if (s < 90) return `${s.toFixed(0)} s ago`;
+  if (s < 5400) return `${(s / 60).toFixed(0)} min ago`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h ago`;
+  return `${(s / 86400).toFixed(0)} days ago`;
+}
+
 function fmtInt(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
 
 function fmtCost(c) { return c === null || c === undefined ? "–" : `$${c < 10 ? c.toFixed(4) : c.toFixed(2)}`; }
@@ -61,6 +69,7 @@ function kvTable(rows) {
 function codeBlock(text, cls) {
   const pre = h("pre", { class: `code ${cls || ""}` });
   const lines = (text || "").split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();  // a final newline is not a line
   const frag = document.createDocumentFragment();
   lines.forEach((line, i) => frag.appendChild(h("span", { class: "ln", "data-n": i + 1 }, line + (i < lines.length - 1 ? "\n" : ""))));
   pre.appendChild(frag);
@@ -82,4 +91,4 @@ function diffBlock(text) {
 
 function link(text, hash) { return h("a", { href: hash }, text); }
 
-window.Dom = { h, api, ApiError, fmtTime, fmtDuration, fmtInt, fmtCost, section, kvTable, codeBlock, diffBlock, link };
+window.Dom = { h, api, ApiError, fmtTime, fmtAgo, fmtDuration, fmtInt, fmtCost, section, kvTable, codeBlock, diffBlock, link };

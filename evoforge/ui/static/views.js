@@ -32,7 +32,7 @@
       kvTable([["status", statusText(p)], ["score", C.fmtNum(p.score)], ["island", p.island],
         ["generation", p.generation], ["iteration", p.iteration], ["model", p.model || "(initial program)"],
         ["parent", p.parent_id === null ? "–" : link(`program ${p.parent_id}`, `#program/${p.parent_id}`)]]),
-      p.error ? h("p", { class: "error" }, p.error) : null,
+      ...(p.error ? [h("p", { class: "error" }, p.error)] : []),
       codeBlock(p.code, "program-code"));
   }
 
@@ -128,10 +128,11 @@
     const box = h("div", { class: "chart-box", id: "pareto-chart" });
     const table = h("table", { class: "list clickable" },
       h("thead", {}, h("tr", {}, h("th", {}, "program"), d.objectives.map(o => h("th", {}, `${o.name} (${o.direction})`)))),
-      h("tbody", {}, d.points.filter(p => p.front).map(p => h("tr", { onclick: () => { location.hash = `#program/${p.id}`; } },
+      h("tbody", {}, d.points.filter(p => p.front).slice(0, 500).map(p => h("tr", { onclick: () => { location.hash = `#program/${p.id}`; } },
         h("td", {}, p.id), p.values.map(v => h("td", {}, C.fmtNum(v)))))));
     root.replaceChildren(section("Pareto front", h("p", { class: "note" },
-      `${fmtInt(d.points.filter(p => p.front).length)} non-dominated of ${fmtInt(d.points.length)} valid programs (red).`), box),
+      `${fmtInt(d.n_front)} non-dominated (red) of ${fmtInt(d.n_valid)} valid programs` +
+      (d.points.length < d.n_valid ? ` (${fmtInt(d.points.length)} drawn: the front and an even sample of the rest).` : ".")), box),
     section("Programs on the front", table));
     C.scatterChart(box, d.points.map(p => ({ id: p.id, x: p.values[0], y: p.values[1], front: p.front })),
       { xLabel: `${a.name} (${a.direction})`, yLabel: `${b.name} (${b.direction})`, onPoint: id => { location.hash = `#program/${id}`; } });
