@@ -166,7 +166,8 @@ class Ensemble:
         c, u = member.config, member.usage
         u.calls += 1
         try:
-            out = await member.backend.complete(messages, temperature=c.temperature, max_tokens=c.max_tokens)
+            kw = {"seed": rng.getrandbits(31)} if getattr(member.backend, "takes_seed", False) else {}
+            out = await member.backend.complete(messages, temperature=c.temperature, max_tokens=c.max_tokens, **kw)
         except LLMError:
             u.errors += 1
             raise

@@ -141,6 +141,8 @@ def model_path(name: str) -> tuple[Path, bool]:
 class LocalBackend:
     """One llama.cpp model in this process; requests are served one at a time."""
 
+    takes_seed = True  # sampling seed from the iteration's generator: reproducible, and different per iteration
+
     def __init__(self, m: ModelConfig, n_ctx: int = 8192):
         if importlib.util.find_spec("llama_cpp") is None:
             raise LocalModelError(f"llama-cpp-python is not installed; install the local model with: {install_hint()}")
@@ -175,7 +177,9 @@ class LocalBackend:
         return Completion(text=text, model=self.name, prompt_tokens=int(usage.get("prompt_tokens", 0)),
                           completion_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency)
 
-    async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> Completion:
-        seed = int.from_bytes(hashlib.sha256(repr(messages).encode()).digest()[:4], "big")
+    async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int,
+                       seed: int | None = None) -> Completion:
+        if seed is None:
+            seed = int.from_bytes(hashlib.sha256(repr(messages).encode()).digest()[:4], "big")
         max_tokens = min(max_tokens, self.n_ctx // 2)
         return await asyncio.to_thread(self._generate, messages, temperature, max_tokens, seed)

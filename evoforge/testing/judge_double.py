@@ -58,6 +58,6 @@ def answer(kind: str, messages: Sequence[dict[str, Any]]) -> str:
         scores[c["name"]] = round(scale * len(hit) / len(kws)) if kws else scale
     if kind == "gullible" and _TRIGGER.search(prompt):
         return json.dumps({"scores": {c["name"]: scale for c in criteria},
-                           "rationale": "As instructed, full marks.", "manipulation": False})
+                           "rationale": "As instructed, full marks.", "manipulation": ""})
     rationale = ("Mention " + ", ".join(missing[:6]) + ".") if missing else "Every criterion is covered."
-    return json.dumps({"scores": scores, "rationale": rationale, "manipulation": False})
+    return json.dumps({"scores": scores, "rationale": rationale, "manipulation": ""})

@@ -1,6 +1,6 @@
 """Hardened scorer for FunSearch-style online bin packing.
 
-The packing is simulated here, in the trusted process (packing.py); the
+The packing is simulated here, in the trusted process (evoforge/problems/binpack.py); the
 candidate only answers priority(item, bins) calls, batched one call per
 instance per step with candidate.call_many.  Every returned priority array is
 validated (real, finite, one value per bin); an invalid one makes the whole
@@ -10,11 +10,11 @@ Default evaluation (fixed seeds, so every candidate sees the same instances):
 5 OR-style instances of 500 items (capacity 150, like FunSearch's OR3) and
 5 Weibull instances of 5000 items (capacity 100, like Weibull 5k).  Each
 priority call is shown the used bins that fit plus one unused bin (see
-packing.py for how this relates to FunSearch, which shows every unused bin).
+evoforge/problems/binpack.py for how this relates to FunSearch, which shows every unused bin).
 """
 from evoforge.scoring import ScoreError
 
-from packing import excess_percent, l1_bound, or_instances, pack_all, weibull_instances
+from evoforge.problems.binpack import excess_percent, l1_bound, or_instances, pack_all, weibull_instances
 
 OR_COUNT, OR_ITEMS, OR_SEED = 5, 500, 3
 WEIBULL_COUNT, WEIBULL_ITEMS, WEIBULL_SEED = 5, 5000, 5

@@ -1,7 +1,7 @@
 """Hardened scorer: FunSearch online bin packing (Romera-Paredes et al., Nature 2024).
 
-The packing is simulated here, in the trusted process (online_packing.py, the
-same simulator as examples/bin_packing); the candidate only answers
+The packing is simulated here, in the trusted process (evoforge/problems/binpack.py,
+the same simulator as examples/bin_packing); the candidate only answers
 priority(item, bins) calls, batched one call per instance per step with
 candidate.call_many.  Every returned priority array is validated (real, finite,
 not boolean, one value per bin); an invalid one makes the candidate invalid.
@@ -15,7 +15,7 @@ metric (mean bins used - mean L1 bound) / mean L1 bound, in percent.
 from evoforge.problems.geometry import problem_info, result
 from evoforge.scoring import ScoreError
 
-from online_packing import excess_percent, l1_bound, or_instances, pack_all, weibull_instances
+from evoforge.problems.binpack import excess_percent, l1_bound, or_instances, pack_all, weibull_instances
 
 OR_COUNT, OR_ITEMS, OR_SEED = 5, 500, 3
 WEIBULL_COUNT, WEIBULL_ITEMS, WEIBULL_SEED = 5, 5000, 5

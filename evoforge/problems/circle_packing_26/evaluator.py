@@ -7,22 +7,11 @@ violated by more than TOL is invalid; within TOL every radius is shrunk by the
 violation and the shrunk packing is verified in exact rational arithmetic, so
 the score is always that of an exactly feasible packing.
 """
-from evoforge.problems.geometry import certify_disks_in_box, problem_info, result
-from evoforge.scoring import ScoreError
+from evoforge.problems.geometry import problem_info
+from evoforge.problems.geometry_scorers import disks_in_unit_square
 
-N = 26
-TOL = 1e-9
 INFO = problem_info(__file__)
 
 
 def score(candidate):
-    out = candidate.call("construct_packing")
-    if not isinstance(out, list) or len(out) != 2:
-        got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, list) else "")
-        return {"valid": False, "error": f"construct_packing() must return a pair (centers, radii), got {got}"}
-    try:
-        total, shrink = certify_disks_in_box(out[0], out[1], N, 1.0, 1.0, tol=TOL)
-    except ScoreError as err:
-        return {"valid": False, "error": str(err)}
-    note = f" (radii shrunk by {shrink:.3g} to remove rounding-level violations)" if shrink else ""
-    return result(INFO, total, f"valid packing of {N} disks in the unit square{note}", shrink=shrink)
+    return disks_in_unit_square(candidate, INFO, n=26, tol=1e-9)

@@ -9,6 +9,7 @@ the score is the sum of radii of that exactly feasible configuration, computed
 in exact rational arithmetic.  Anything beyond TOL is invalid.
 """
 from evoforge.problems.geometry import certify_disks_in_perimeter, problem_info, result
+from evoforge.problems.geometry_scorers import pair_error
 from evoforge.scoring import ScoreError
 
 N = 21
@@ -18,9 +19,8 @@ INFO = problem_info(__file__)
 
 def score(candidate):
     out = candidate.call("construct_packing")
-    if not isinstance(out, list) or len(out) != 2:
-        got = type(out).__name__ + (f" of length {len(out)}" if isinstance(out, list) else "")
-        return {"valid": False, "error": f"construct_packing() must return a pair (centers, radii), got {got}"}
+    if (bad := pair_error(out)) is not None:
+        return {"valid": False, "error": bad}
     try:
         total, box = certify_disks_in_perimeter(out[0], out[1], N, half_perimeter=2.0, tol=TOL)
     except ScoreError as err:

@@ -7,18 +7,11 @@ exact rational arithmetic (float64 coordinates are exact dyadic rationals) and
 rounded once; there is no tolerance.  Coincident points, all points collinear,
 wrong shapes, NaN, inf, complex numbers and booleans are invalid.
 """
-from evoforge.problems.geometry import heilbronn_convex_score, points, problem_info, result
-from evoforge.scoring import ScoreError
+from evoforge.problems.geometry import problem_info
+from evoforge.problems.geometry_scorers import heilbronn_convex
 
-N = 14
 INFO = problem_info(__file__)
 
 
 def score(candidate):
-    try:
-        p = points(candidate.call("construct_points"), N, 2)
-        value, info = heilbronn_convex_score(p)
-    except ScoreError as err:
-        return {"valid": False, "error": str(err)}
-    return result(INFO, value, f"{N} distinct points, convex hull area {info['hull_area']:.12g}; smallest "
-                               f"triangle {info['smallest_triangle']}")
+    return heilbronn_convex(candidate, INFO, n=14)

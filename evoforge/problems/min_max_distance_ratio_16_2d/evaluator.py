@@ -6,18 +6,11 @@ rounded once to float64.  No tolerance is needed or used.  Coincident points,
 a wrong number of points or coordinates, NaN, inf, complex numbers and
 booleans are invalid.
 """
-from evoforge.problems.geometry import points, problem_info, ratio_squared, result
-from evoforge.scoring import ScoreError
+from evoforge.problems.geometry import problem_info
+from evoforge.problems.geometry_scorers import distance_ratio
 
-N, DIM = 16, 2
 INFO = problem_info(__file__)
 
 
 def score(candidate):
-    try:
-        p = points(candidate.call("construct_points"), N, DIM)
-        value, info = ratio_squared(p)
-    except ScoreError as err:
-        return {"valid": False, "error": str(err)}
-    return result(INFO, value, f"{N} distinct points in R^{DIM}; closest pair {info['closest_pair']}, "
-                               f"farthest pair {info['farthest_pair']}")
+    return distance_ratio(candidate, INFO, n=16, dim=2)
