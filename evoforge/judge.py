@@ -453,8 +453,8 @@ class Judge:
         flagged = bool(injections or manipulation)
         factor = 1.0 - self.config.injection_penalty if flagged else 1.0
         scale = self.rubric.scale
-        metrics = {f"rubric_{n}": factor * raw[n] / scale for n in self._weights}
-        metrics[RUBRIC_SCORE] = factor * sum(w * raw[n] / scale for n, w in self._weights.items())
+        metrics = {f"rubric_{n}": round(factor * raw[n] / scale, 12) for n in self._weights}
+        metrics[RUBRIC_SCORE] = round(factor * sum(w * raw[n] / scale for n, w in self._weights.items()), 12)
         return Grade(raw=raw, rationale=rationale, manipulation=manipulation, injections=injections,
                      metrics=metrics, cached=cached, model=self.model, flagged=flagged)
 

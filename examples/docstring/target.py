@@ -1,4 +1,4 @@
-"""The function whose docstring is evolved (read by the scorer and shown to the judge; never run)."""
+"""The function whose docstring is evolved: the reference behaviour for the scorer, and context for the judge."""
 
 
 def merge_intervals(intervals, gap=0):
