@@ -247,7 +247,7 @@ def _bin_program(body: str) -> str:
 def test_bin_packing_through_evaluator(bin_eval, packing):
     evaluator = _load_module(EXAMPLES / "bin_packing" / "evaluator.py", "bin_packing_evaluator")
     fams = evaluator.families()
-    used = evaluator.pack_all([i for insts in fams.values() for i in insts],
+    used = packing.pack_all([i for insts in fams.values() for i in insts],
                               lambda reqs: [packing.first_fit(*q) for q in reqs], evaluator.UNUSED_BINS)
     n_or = len(fams["or"])
     bounds = {k: [packing.l1_bound(i.items, i.capacity) for i in v] for k, v in fams.items()}

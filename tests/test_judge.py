@@ -12,7 +12,8 @@ import pytest
 from evoforge.config import JudgeConfig, ModelConfig
 from evoforge.feature_schemas import CriterionSpec, JudgeConfig as JC, ObjectiveSpec, RubricSpec
 from evoforge.judge import (INJECTION_FLAG, JUDGE_FAILED, RUBRIC_FILTER, Judge, JudgeError, build_messages,
-                            find_injections, judge_summary, parse_reply, redact)
+                            judge_summary, parse_reply)
+from evoforge.judge_injection import find_injections, redact
 from evoforge.llm import OpenAIBackend
 from evoforge.records import EvalResult
 from evoforge.testing.llm_double import LLMDouble

@@ -164,3 +164,36 @@ def pack_all(instances: Sequence[Instance], priorities: Callable[[list[tuple[int
 def pack(instance: Instance, priority: Callable[[int, np.ndarray], Any], unused_bins: int | None = None) -> int:
     """Bins used by a local priority function on one instance (FunSearch semantics by default)."""
     return pack_all([instance], lambda reqs: [priority(item, bins) for item, bins in reqs], unused_bins)[0]
+
+
+# The instances both bin-packing problems score on (fixed seeds: every candidate sees the same ones).
+OR_COUNT, OR_ITEMS, OR_SEED = 5, 500, 3
+WEIBULL_COUNT, WEIBULL_ITEMS, WEIBULL_SEED = 5, 5000, 5
+
+
+def default_families() -> dict[str, list[Instance]]:
+    return {"or": or_instances(OR_COUNT, OR_ITEMS, OR_SEED),
+            "weibull": weibull_instances(WEIBULL_COUNT, WEIBULL_ITEMS, WEIBULL_SEED)}
+
+
+def score_priority(candidate, families: dict[str, list[Instance]], unused_bins: int | None = 1
+                   ) -> tuple[float, dict[str, float], list[str]]:
+    """Pack every family with the candidate's priority(); (mean excess %, metrics, summary lines).
+
+    Raises ScoreError for an invalid priority answer.
+    """
+    instances = [inst for insts in families.values() for inst in insts]
+    used = pack_all(instances, lambda reqs: candidate.call_many("priority", reqs), unused_bins)
+    metrics: dict[str, float] = {}
+    lines, pos = [], 0
+    for name, insts in families.items():
+        fam_used, pos = used[pos:pos + len(insts)], pos + len(insts)
+        bounds = [l1_bound(i.items, i.capacity) for i in insts]
+        excess = excess_percent(fam_used, bounds)
+        metrics[f"{name}_excess_pct"] = excess
+        metrics[f"{name}_mean_bins"] = sum(fam_used) / len(fam_used)
+        metrics[f"{name}_mean_l1_bound"] = sum(bounds) / len(bounds)
+        lines.append(f"{name}: {len(insts)} instances of {len(insts[0].items)} items, mean bins used "
+                     f"{metrics[f'{name}_mean_bins']:.2f} vs lower bound {metrics[f'{name}_mean_l1_bound']:.2f} "
+                     f"({excess:.3f} % excess)")
+    return sum(metrics[f"{n}_excess_pct"] for n in families) / len(families), metrics, lines
