@@ -47,7 +47,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _add_limit_options(g) -> None:
     g.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit per evaluation")
     g.add_argument("--memory-mb", type=int, metavar="MB", help="memory limit per evaluation")
-    g.add_argument("--isolation", choices=["auto", "namespaces", "bwrap", "process"], help="sandbox mode")
+    g.add_argument("--isolation", choices=["auto", "forkserver", "bwrap", "namespaces", "process"],
+                   help="sandbox mode (docs/security.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,11 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      help="the Pareto front over search.objectives instead (docs/features.md)")
 
     p = sub.add_parser("evaluate", help="score one program file in the sandbox",
-                       description="Score one file with the problem's evaluator, in the sandbox.")
+                       description="Score one file with the problem's evaluator, in the sandbox; for a problem "
+                                   "with a rubric, also grade it with the LLM judge given by --model/--api-base/"
+                                   "--config. Exit codes: 0 valid, 1 invalid, 2 usage or problem errors.")
     p.add_argument("problem", help="problem directory or built-in problem name (see: evoforge problems)")
     p.add_argument("program", help="the program file to score")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_limit_options(p)
+    from .cli_evaluate import add_judge_options
+
+    add_judge_options(p)  # --model, --api-base, --config: the rubric judge, as for `run`
 
     p = sub.add_parser("ui", help="live dashboard of a run in the browser",
                        description="Serve a live dashboard of a run (read-only) on http://127.0.0.1:PORT/.")
@@ -131,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from . import cli_commands
+    if args.command in ("status", "best"):  # read-only and fast: skip importing the other commands
+        from . import cli_inspect as cli_commands
+    else:
+        from . import cli_commands
 
     try:
         return getattr(cli_commands, f"cmd_{args.command}")(args)

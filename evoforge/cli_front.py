@@ -79,10 +79,10 @@ def cmd_best_front(args) -> int:
 
 def feature_status(store, maximize: bool) -> dict[str, Any]:
     """Extra `status` keys: `judge` (gradings, requests, cache hits, tokens) and `pareto` (front size)."""
-    from .judge import judge_summary
+    from .judge_cache import judge_prices_of, judge_summary
 
     out: dict[str, Any] = {}
-    judge = judge_summary(store.con)
+    judge = judge_summary(store.con, judge_prices_of(store.meta_get("config")))
     if judge is not None:
         out["judge"] = judge
         out["judge"]["flagged_programs"] = store.con.execute(
@@ -100,9 +100,16 @@ def feature_status_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     j = summary.get("judge")
     if j:
+        from .strategies import _money
+
         lines.append(f"judge     {', '.join(j['models']) or '-'}: {j['gradings']} gradings, {j['requests']} requests, "
                      f"{j['cache_hits']} cache hits, {j['prompt_tokens']} prompt + {j['completion_tokens']} completion "
-                     f"tokens, {j['flagged_programs']} programs flagged for text addressed to the judge")
+                     f"tokens, cost {_money(j.get('cost', 0.0))}, "
+                     f"{j['flagged_programs']} programs flagged for text addressed to the judge")
+        for name, m in (j.get("by_model") or {}).items() if len(j.get("by_model") or {}) > 1 else ():
+            lines.append(f"judge     {name}: {m['gradings']} gradings, {m['requests']} requests, "
+                         f"{m['prompt_tokens']} prompt + {m['completion_tokens']} completion tokens, "
+                         f"cost {_money(m['cost'])}")
     p = summary.get("pareto")
     if p:
         objs = ", ".join(f"{o['metric']} ({o['direction'][:3]})" for o in p["objectives"])

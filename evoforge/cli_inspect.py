@@ -1,11 +1,9 @@
-"""`evoforge status`, `best`, `evaluate` and `config`: reading, never writing."""
+"""`evoforge status`, `best` and `config`: reading, never writing (`evaluate`: cli_evaluate.py)."""
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .cli import EXIT_FAILED, EXIT_OK, UsageError
 from .rundir import RunDir, RunDirError
@@ -85,38 +83,6 @@ def cmd_best(args) -> int:
         print("# metrics: " + json.dumps(best.metrics, default=str))
         print(best.code)
     return EXIT_OK
-
-
-def cmd_evaluate(args) -> int:
-    from .cli_run import _load_problem
-    from .evaluate import Evaluator
-
-    problem = _load_problem(args.problem)
-    path = Path(args.program)
-    if not path.is_file():
-        raise UsageError(f"program file not found: {path}")
-    limits = problem.limits
-    if args.timeout is not None:
-        limits = replace(limits, timeout_s=args.timeout)
-    if args.memory_mb is not None:
-        limits = replace(limits, memory_mb=args.memory_mb)
-    evaluator = Evaluator(problem, limits=limits, isolation=args.isolation or "auto")
-    try:
-        result = evaluator.evaluate(path.read_text())
-    finally:
-        evaluator.close()
-    out: dict[str, Any] = dict(result.metrics)
-    out.update(valid=result.valid, error=result.error)
-    if args.json:
-        print(json.dumps(out, default=str))
-    else:
-        status = "valid" if result.valid else f"INVALID ({result.failure_kind}): {result.error}"
-        print(f"{path}: {status}")
-        for k, v in sorted(result.metrics.items()):
-            print(f"  {k} = {v}")
-        if not result.valid and result.stderr.strip():
-            print("stderr:\n" + result.stderr.strip()[-2000:])
-    return EXIT_OK if result.valid else EXIT_FAILED
 
 
 def cmd_config(args) -> int:

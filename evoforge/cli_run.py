@@ -204,9 +204,12 @@ def _execute(problem: Problem, config: cfg.Config, run_dir: RunDir, *, new: bool
                 engine.seed_initial(initial)
             p = asyncio.run(_run_with_signals(engine, total))
         logger.info("stopped: %s; %d iterations, best %s", p.stop_reason, p.done, p.best_score)
-        print(json.dumps({"run_dir": str(run_dir.path), "iterations": p.done, "best_score": p.best_score,
-                          "best_id": p.best_id, "stopped": p.stop_reason, "failures": p.failures,
-                          "tokens": p.tokens, "cost": round(p.cost, 6)}), file=sys.stderr)
+        final = {"run_dir": str(run_dir.path), "iterations": p.done, "best_score": p.best_score,
+                 "best_id": p.best_id, "stopped": p.stop_reason, "failures": p.failures,
+                 "tokens": p.tokens, "cost": round(p.cost, 6)}
+        if engine.judge is not None:  # the rubric judge's share of tokens and cost (both included above)
+            final["judge"] = {"tokens": p.judge_tokens, "cost": round(p.judge_cost, 6)}
+        print(json.dumps(final), file=sys.stderr)
         if p.fatal:
             print(f"evoforge: error: {p.fatal}", file=sys.stderr)
             return EXIT_FAILED

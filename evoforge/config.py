@@ -84,7 +84,9 @@ class EvaluationConfig(_Strict):
     timeout_s: float | None = Field(None, gt=0, description="Wall-clock limit per evaluation; default: the problem's, else 60.")
     memory_mb: int | None = Field(None, gt=0, description="Memory limit per evaluation; default: the problem's, else 2048.")
     max_in_flight: int = Field(default_factory=_cores, gt=0, description="Evaluations running at once (default: the number of cores).")
-    isolation: Literal["auto", "namespaces", "bwrap", "process"] = Field("auto", description="Sandbox mode (docs/security.md).")
+    isolation: Literal["auto", "forkserver", "bwrap", "namespaces", "process"] = Field(
+        "auto", description="Sandbox mode (docs/security.md); auto = the first available of forkserver, bwrap, "
+        "namespaces, process.")
     cascade: bool = Field(True, description="Use the problem's evaluate_stageN cascade when it has one.")
     executor: Literal["local", "ray"] = Field("local", description="Where evaluations run: `local` (this machine) or `ray` (Ray tasks across a cluster, in the same sandbox on each worker; needs `pip install 'evoforge[ray]'`; docs/distributed.md).")
     ray_address: str | None = Field(None, description="Ray cluster for the `ray` executor (`auto`, `HOST:PORT`, `ray://HOST:10001`); default: $RAY_ADDRESS, else a Ray instance on this machine.")

@@ -54,8 +54,10 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     fatal: str | None = None
-    tokens: int = 0  # LLM tokens used by the whole run so far
+    tokens: int = 0  # LLM tokens used by the whole run so far (rubric judge included)
     cost: float = 0.0  # and their price (per-model prices in the config)
+    judge_tokens: int = 0  # the rubric judge's share of both
+    judge_cost: float = 0.0
 
     def fail(self, kind: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -122,6 +124,7 @@ class Engine:
     # -- the loop --------------------------------------------------------------
     async def run(self, iterations: int) -> Progress:
         if self.judge is not None and self.store.max_program_id() is None and not await self._seed_judged():
+            self._update_spend()
             return self.progress
         self.restore()
         self._next = self.store.max_iteration() + 1
@@ -145,6 +148,7 @@ class Engine:
             self.executor.close()  # kill evaluations still running: their iterations were not committed
         if self.progress.stop_reason is None:
             self.progress.stop_reason = "iterations done"
+        self._update_spend()
         return self.progress
 
     def _claim(self) -> int | None:
@@ -167,8 +171,13 @@ class Engine:
         while (i := self._claim()) is not None:
             await self._iteration(i)
             self.progress.done += 1
-            self.progress.tokens, self.progress.cost = self._tokens_used(), self._cost_used()
+            self._update_spend()
             self.on_progress(self.progress)
+
+    def _update_spend(self) -> None:
+        self.progress.tokens, self.progress.cost = self._tokens_used(), self._cost_used()
+        if self.judge is not None:
+            self.progress.judge_tokens, self.progress.judge_cost = self.judge.tokens_used(), self.judge.cost_used()
 
     async def _iteration(self, i: int) -> None:
         rng = iteration_rng(self.config.run.seed, i)
@@ -190,7 +199,8 @@ class Engine:
             parent=self._shown(parent), inspirations=[self._shown(self._program(p)) for p in sel.inspiration_ids
                                                       if p != plan.second_parent_id],
             mode=mode, n_blocks=self.n_blocks, config=self.config.prompt, instruction=plan.instruction,
-            second_parent=None if second is None else self._shown(second))
+            second_parent=None if second is None else self._shown(second),
+            objectives=[(o.metric, o.direction == "maximize") for o in self.config.search.objectives])
         for attempt in range(self.strategies.attempts):  # > 1 only with novelty rejection: resample duplicates
             proposal = ProposalRecord(id=None, iteration=i, island=island, parent_id=parent.id,
                                       second_parent_id=plan.second_parent_id, model=None, edit_mode=mode,
@@ -302,10 +312,16 @@ class Engine:
         return Shown(code=prog.code, score=prog.score, metrics=prog.metrics, feedback=fb, valid=prog.valid)
 
     def _tokens_used(self) -> int:
-        return self._tokens_before + (self.judge.tokens_used() if self.judge else 0) + sum(u["prompt_tokens"] + u["completion_tokens"] for u in self.ensemble.usage().values())
+        """Tokens of the whole run: proposals and meta-prompt requests (earlier sessions from the store,
+        this one from the ensemble) and the rubric judge (its table holds every session's)."""
+        judge = self.judge.tokens_used() if self.judge else 0
+        return self._tokens_before + judge + sum(u["prompt_tokens"] + u["completion_tokens"]
+                                                 for u in self.ensemble.usage().values())
 
     def _cost_used(self) -> float:
-        return self._cost_before + sum(u["cost"] for u in self.ensemble.usage().values())
+        """Money spent by the whole run, counted the same way (the judge's calls included)."""
+        judge = self.judge.cost_used() if self.judge else 0.0
+        return self._cost_before + judge + sum(u["cost"] for u in self.ensemble.usage().values())
 
     def _over_cost(self) -> bool:
         """`run.max_cost` reached: no new proposals; the ones in flight finish and are committed."""

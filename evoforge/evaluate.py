@@ -21,10 +21,10 @@ Evaluator kinds (``Problem.evaluator_kind``):
 """
 from __future__ import annotations
 
-import json
+import ast
+import importlib.util
 import logging
 import math
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +42,6 @@ from .sandbox import RunResult, Sandbox, SandboxError, clean_env
 log = logging.getLogger(__name__)
 
 PKG_DIR = Path(__file__).resolve().parent
-CHILD = str(PKG_DIR / "harness" / "child.py")
 GRACE_S = 2.0  # the scorer outlives the candidate, so it can report the candidate's end
 MAX_TEXT = 20_000  # characters of stdout/stderr kept in an EvalResult (head + tail)
 KINDS = {R.TIMEOUT, R.MEMORY, R.CPU, R.OUTPUT, R.DISK, R.PROCESSES, R.CRASH, R.EXCEPTION,
@@ -65,12 +64,17 @@ class Evaluator:
         self.limits = limits or problem.limits
         grants = [Path(g) for g in problem.grants]
         trusted = [problem.root, PKG_DIR, *grants]
+        scorer_imports = preload_modules(problem.evaluator_path, problem.root)
         if problem.evaluator_kind == "hardened":
+            # The scorer runs only trusted code: no init process above it (one fork less).
             self._trusted_box = Sandbox(replace(self.limits, timeout_s=self.limits.timeout_s + GRACE_S),
-                                        isolation, read_paths=trusted)
-            self._cand_box = Sandbox(self.limits, isolation, read_paths=[PKG_DIR, *grants], hide_paths=[problem.root])
+                                        isolation, read_paths=trusted, preload=scorer_imports, init=False)
+            self._cand_box = Sandbox(self.limits, isolation, read_paths=[PKG_DIR, *grants], hide_paths=[problem.root],
+                                     preload=preload_modules(problem.initial_program, problem.root))
+            self._boxes = [self._trusted_box, self._cand_box]
         else:
-            self._trusted_box = Sandbox(self.limits, isolation, read_paths=trusted)
+            self._trusted_box = Sandbox(self.limits, isolation, read_paths=trusted, preload=scorer_imports)
+            self._boxes = [self._trusted_box]
         self.isolation: str = self._trusted_box.mode
         self._lock = threading.Lock()
         self._running: set = set()
@@ -108,6 +112,8 @@ class Evaluator:
                 proc.kill()
             except Exception:  # noqa: BLE001 - already gone
                 pass
+        for box in self._boxes:
+            box.close()  # stops their fork-servers
 
     def __enter__(self) -> "Evaluator":
         return self
@@ -137,10 +143,9 @@ class Evaluator:
         return result, phase
 
     def _start(self, box: Sandbox, role: str, job: dict, workdir: Path, fds: tuple[int, ...]):
-        argv = [sys.executable, "-I", CHILD, role, json.dumps(job)]
         if self._closed:
             raise _Closed()
-        proc = box.start(argv, workdir=workdir, env=clean_env(workdir), pass_fds=fds)
+        proc = box.start_role(role, job, workdir=workdir, env=clean_env(workdir), pass_fds=fds)
         with self._lock:  # spawning stays outside the lock: evaluations start in parallel
             self._running.add(proc)
             closed = self._closed
@@ -311,6 +316,26 @@ class Evaluator:
 
 
 # -- helpers -----------------------------------------------------------------------------
+def preload_modules(path: Path, root: Path) -> list[str]:
+    """Installed top-level modules a Python file imports at module level (not the problem's own
+    modules): the fork-server imports them once, so no evaluation pays for numpy again."""
+    if path.suffix != ".py":
+        return []
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    local = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if p.is_dir()}
+    tops = sorted({n.split(".")[0] for n in names} - local - {"evoforge"})
+    return [n for n in tops if importlib.util.find_spec(n) is not None][:20]
+
+
 def split_metrics(raw: dict) -> tuple[dict[str, float], dict[str, Any]]:
     """Numbers (int, float, bool) are metrics; everything else is an artifact."""
     metrics: dict[str, float] = {}

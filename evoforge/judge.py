@@ -33,7 +33,9 @@ The candidate's text is hostile by assumption.  Defences, in order:
 
 Gradings are cached by content in the run database (table ``judge_cache``,
 keyed by a hash of the rubric, the judged text and the judge model), so the
-same text is never paid for twice, across resumes too.
+same text is never paid for twice, across resumes too.  The same table keeps
+the judge's tokens and cost (failed gradings included), which count toward
+``run.max_total_tokens`` and ``run.max_cost`` (`judge_cache.py`).
 """
 from __future__ import annotations
 
@@ -45,7 +47,6 @@ import math
 import re
 import secrets
 import sqlite3
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from typing import Any
 from .blocks import find_blocks
 from .config import Config, JudgeConfig, ModelConfig
 from .feature_schemas import RUBRIC_SCORE, RubricSpec
+from .judge_cache import JudgeCache, judge_summary  # noqa: F401  (the cache and spend table, judge_cache.py)
 from .judge_injection import quote_found, redact
 from .llm import EndpointUnavailable, LLMError, make_backend
 from .prompt import truncate_middle
@@ -164,49 +166,6 @@ def parse_reply(text: str, rubric: RubricSpec) -> tuple[dict[str, float], str, s
     return out, truncate_middle(rationale.strip(), MAX_RATIONALE), manipulation.strip()[:500]
 
 
-# -- the cache -------------------------------------------------------------------------------
-_CACHE_SCHEMA = """CREATE TABLE IF NOT EXISTS judge_cache (
-  key TEXT PRIMARY KEY, model TEXT NOT NULL, scores TEXT NOT NULL, rationale TEXT, manipulation TEXT NOT NULL,
-  attempts INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, hits INTEGER NOT NULL DEFAULT 0,
-  created_at REAL)"""
-
-
-class JudgeCache:
-    """Gradings by content key, in the run database (one row per distinct graded text)."""
-
-    def __init__(self, con: sqlite3.Connection):
-        self.con = con
-        con.execute(_CACHE_SCHEMA)
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        row = self.con.execute("SELECT scores, rationale, manipulation FROM judge_cache WHERE key = ?",
-                               (key,)).fetchone()
-        if row is None:
-            return None
-        self.con.execute("UPDATE judge_cache SET hits = hits + 1 WHERE key = ?", (key,))
-        return {"scores": json.loads(row[0]), "rationale": row[1] or "", "manipulation": row[2] or ""}
-
-    def put(self, key: str, model: str, scores: dict[str, float], rationale: str, manipulation: str,
-            attempts: int, prompt_tokens: int, completion_tokens: int) -> None:
-        self.con.execute("INSERT OR REPLACE INTO judge_cache (key, model, scores, rationale, manipulation, attempts, "
-                         "prompt_tokens, completion_tokens, hits, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                         (key, model, json.dumps(scores), rationale, manipulation, attempts, prompt_tokens,
-                          completion_tokens, time.time()))
-
-
-def judge_summary(con: sqlite3.Connection) -> dict[str, Any] | None:
-    """What `status` shows: gradings, requests, cache hits, tokens (None if the run never judged)."""
-    try:
-        row = con.execute("SELECT COUNT(*), COALESCE(SUM(attempts), 0), COALESCE(SUM(hits), 0), "
-                          "COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-                          "COALESCE(SUM(manipulation != ''), 0) FROM judge_cache").fetchone()
-        models = [r[0] for r in con.execute("SELECT DISTINCT model FROM judge_cache ORDER BY model")]
-    except sqlite3.OperationalError:  # no such table: the run has no rubric
-        return None
-    return {"gradings": row[0], "requests": row[1], "cache_hits": row[2], "prompt_tokens": row[3],
-            "completion_tokens": row[4], "manipulation_reported": row[5], "models": models}
-
-
 # -- the judge -------------------------------------------------------------------------------
 @dataclass
 class Grade:
@@ -244,6 +203,7 @@ class _Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    cost: float = 0.0
 
 
 def problem_context(problem: Any, rubric: RubricSpec) -> str:
@@ -269,6 +229,19 @@ def judge_backend(config: Config, ensemble: Any) -> tuple[Any, str]:
     return make_backend(mc, config.llm.max_retries), jc.model
 
 
+def judge_prices(config: Config, model: str) -> tuple[float, float]:
+    """(price per million prompt tokens, per million completion tokens) of the judge's calls:
+    `judge.price_*_per_mtok` when set, else those of the `llm.models[]` entry named `model`, else 0."""
+    pin = pout = 0.0
+    for m in config.llm.models:
+        if m.name == model:
+            pin, pout = m.price_in_per_mtok, m.price_out_per_mtok
+            break
+    jc = config.judge
+    return (pin if jc.price_in_per_mtok is None else jc.price_in_per_mtok,
+            pout if jc.price_out_per_mtok is None else jc.price_out_per_mtok)
+
+
 def check_setup(problem: Any, config: Config) -> None:
     """Refuse combinations that cannot work, before the run starts (JudgeSetupError)."""
     rubric = getattr(problem, "rubric", None)
@@ -280,15 +253,16 @@ def check_setup(problem: Any, config: Config) -> None:
 
 class Judge:
     def __init__(self, rubric: RubricSpec, config: JudgeConfig, backend: Any, model: str, *, context: str = "",
-                 con: sqlite3.Connection | None = None):
+                 con: sqlite3.Connection | None = None, prices: tuple[float, float] = (0.0, 0.0)):
         self.rubric, self.config, self.backend, self.model = rubric, config, backend, model
-        self.context = context
+        self.context, self.prices = context, prices
         self.cache = JudgeCache(con) if con is not None else None
         self.usage = _Usage()
-        self._tokens_before = 0
+        self._tokens_before, self._cost_before = 0, 0.0  # spent by earlier sessions of the run (in the table)
         if con is not None:
-            s = judge_summary(con) or {}
+            s = judge_summary(con, {model: prices}) or {}
             self._tokens_before = s.get("prompt_tokens", 0) + s.get("completion_tokens", 0)
+            self._cost_before = s.get("cost", 0.0)
         self._slots = asyncio.Semaphore(config.max_in_flight)
         self._pending: dict[str, asyncio.Future] = {}
         weights = sum(c.weight for c in rubric.criteria)
@@ -302,11 +276,18 @@ class Judge:
         backend, name = judge_backend(config, ensemble)
         log.info("rubric judge: model %s, %d criteria, subject %s", name, len(rubric.criteria), rubric.subject)
         return cls(rubric, config.judge, backend, name, context=problem_context(problem, rubric),
-                   con=getattr(store, "con", None))
+                   con=getattr(store, "con", None), prices=judge_prices(config, name))
 
     def tokens_used(self) -> int:
         """Judge tokens of the whole run (earlier sessions from the cache table, plus this one)."""
         return self._tokens_before + self.usage.prompt_tokens + self.usage.completion_tokens
+
+    def cost_used(self) -> float:
+        """Money the judge's calls cost in the whole run (earlier sessions from the table, plus this one)."""
+        return self._cost_before + self.usage.cost
+
+    def _call_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
 
     # -- what is judged -------------------------------------------------------------------------
     def subject(self, code: str, result: EvalResult) -> tuple[str, str]:
@@ -367,38 +348,47 @@ class Judge:
         nonce = secrets.token_hex(8)
         base = build_messages(self.rubric, self.context, label, text, nonce)
         messages, last = base, ""
-        pt = ct = 0
-        for attempt in range(1, self.config.max_attempts + 1):
-            try:
-                async with self._slots:
-                    self.usage.requests += 1
-                    out = await self.backend.complete(messages, temperature=self.config.temperature,
-                                                      max_tokens=self.config.max_tokens)
-            except EndpointUnavailable:
-                raise
-            except LLMError as err:
-                last = str(err)
-                continue
-            pt, ct = pt + out.prompt_tokens, ct + out.completion_tokens
-            self.usage.prompt_tokens += out.prompt_tokens
-            self.usage.completion_tokens += out.completion_tokens
-            self.usage.latency_s += out.latency_s
-            try:
-                scores, rationale, manipulation = parse_reply(out.text, self.rubric)
-            except ValueError as err:
-                last = f"invalid reply ({err}): {truncate_middle(out.text.strip(), 200)!r}"
-                log.debug("judge attempt %d: %s", attempt, last)
-                messages = base + [
-                    {"role": "assistant", "content": truncate_middle(out.text, 4000)},
-                    {"role": "user", "content": f"That reply was rejected: {err}. Reply again with only the JSON "
-                                                "object described above, for the same candidate."}]
-                continue
-            if self.cache is not None:
-                self.cache.put(key, self.model, scores, rationale, manipulation, attempt, pt, ct)
-            return {"scores": scores, "rationale": rationale, "manipulation": manipulation}
-        self.usage.failures += 1
-        raise JudgeError(f"the rubric judge ({self.model}) gave no valid grading in "
-                         f"{self.config.max_attempts} attempts; last: {last}")
+        pt = ct = sent = 0
+        try:
+            for attempt in range(1, self.config.max_attempts + 1):
+                try:
+                    async with self._slots:
+                        self.usage.requests += 1
+                        sent += 1
+                        out = await self.backend.complete(messages, temperature=self.config.temperature,
+                                                          max_tokens=self.config.max_tokens)
+                except EndpointUnavailable as err:
+                    last = str(err)
+                    raise
+                except LLMError as err:
+                    last = str(err)
+                    continue
+                pt, ct = pt + out.prompt_tokens, ct + out.completion_tokens
+                self.usage.prompt_tokens += out.prompt_tokens
+                self.usage.completion_tokens += out.completion_tokens
+                self.usage.cost += self._call_cost(out.prompt_tokens, out.completion_tokens)
+                self.usage.latency_s += out.latency_s
+                try:
+                    scores, rationale, manipulation = parse_reply(out.text, self.rubric)
+                except ValueError as err:
+                    last = f"invalid reply ({err}): {truncate_middle(out.text.strip(), 200)!r}"
+                    log.debug("judge attempt %d: %s", attempt, last)
+                    messages = base + [
+                        {"role": "assistant", "content": truncate_middle(out.text, 4000)},
+                        {"role": "user", "content": f"That reply was rejected: {err}. Reply again with only the "
+                                                    "JSON object described above, for the same candidate."}]
+                    continue
+                if self.cache is not None:
+                    self.cache.put(key, self.model, scores, rationale, manipulation, attempt, pt, ct,
+                                   self._call_cost(pt, ct))
+                sent = 0  # recorded with the grading
+                return {"scores": scores, "rationale": rationale, "manipulation": manipulation}
+            self.usage.failures += 1
+            raise JudgeError(f"the rubric judge ({self.model}) gave no valid grading in "
+                             f"{self.config.max_attempts} attempts; last: {last}")
+        finally:  # no grading: its requests, tokens and cost are still part of the run's spend
+            if sent and self.cache is not None:
+                self.cache.put_failed(key, self.model, sent, pt, ct, self._call_cost(pt, ct), last)
 
     async def apply(self, code: str, result: EvalResult) -> EvalResult:
         """`result` with the rubric metrics, the judge's feedback and flags added (or invalid).
@@ -415,7 +405,9 @@ class Judge:
         except JudgeError as err:
             return replace(result, valid=False, failure_kind=JUDGE_FAILED, error=str(err))
         metrics = {**result.metrics, **g.metrics}
-        artifacts = {"judge": g.feedback(self.rubric.scale), **result.artifacts}  # first: the prompt shows it whole
+        # first, so the prompt shows it whole; an evaluator's own "judge" artifact never stands in for it
+        others = {k: v for k, v in result.artifacts.items() if k != "judge"}
+        artifacts = {"judge": g.feedback(self.rubric.scale), **others}
         flags = list(result.flags) + ([INJECTION_FLAG] if g.flagged else [])
         out = replace(result, metrics=metrics, artifacts=artifacts, flags=flags)
         floor = self.rubric.min_score

@@ -22,8 +22,10 @@ import random
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .config import MetaPromptConfig
+if TYPE_CHECKING:  # annotations only: `evoforge status` need not import pydantic
+    from .config import MetaPromptConfig
 
 log = logging.getLogger("evoforge.metaprompt")
 

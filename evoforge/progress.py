@@ -18,11 +18,19 @@ def _failures(p: RunProgress) -> int:
     return sum(p.failures.values())
 
 
+def _count(tokens: int) -> str:
+    return f"{tokens / 1000:.1f}k" if tokens >= 1000 else str(tokens)
+
+
 def _spent(p: RunProgress) -> str:
-    tokens = getattr(p, "tokens", 0)
-    text = f"{tokens / 1000:.1f}k tokens" if tokens >= 1000 else f"{tokens} tokens"
+    text = f"{_count(getattr(p, 'tokens', 0))} tokens"
     cost = getattr(p, "cost", 0.0)
-    return text + (f" ${cost:.4f}" if cost else "")
+    text += f" ${cost:.4f}" if cost else ""
+    judge = getattr(p, "judge_tokens", 0)
+    if judge:  # included in the totals above
+        jcost = getattr(p, "judge_cost", 0.0)
+        text += f" (judge {_count(judge)}" + (f" ${jcost:.4f})" if jcost else ")")
+    return text
 
 
 class ProgressDisplay:

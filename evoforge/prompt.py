@@ -98,15 +98,29 @@ def build_messages(
     config: PromptConfig,
     instruction: str | None = None,
     second_parent: Shown | None = None,
+    objectives: Sequence[tuple[str, bool]] = (),
 ) -> list[dict[str, str]]:
-    """Chat messages asking for a `mode` ("diff" or "rewrite") edit of `parent`."""
+    """Chat messages asking for a `mode` ("diff" or "rewrite") edit of `parent`.
+
+    `objectives` are the (metric, maximize) pairs of multi-objective search (``search.objectives``):
+    the prompt then names every one with its direction and shows each program's value of each."""
     lang = language if language not in ("text", "markdown") else ""
     goal = "maximise" if direction == "maximize" else "minimise"
     parts = []
     if description.strip():
         parts.append("# Problem\n" + description.strip())
-    parts.append(f"# Objective\n{goal} the metric `{objective}`.")
-    status = f"{objective} = {_score(parent.score)}; metrics: {format_metrics(parent.metrics)}"
+    pareto: list[tuple[str, bool]] = []
+    for metric, maximize in objectives:  # `score` is the problem's objective under another name
+        metric = objective if metric == "score" else metric
+        if all(metric != m for m, _ in pareto):
+            pareto.append((metric, maximize))
+    shown = [(objective, direction == "maximize")] + [o for o in pareto if o[0] != objective]
+    if pareto:
+        parts.append(objectives_section(objective, direction, pareto))
+    else:
+        parts.append(f"# Objective\n{goal} the metric `{objective}`.")
+    values = lambda p: "; ".join(f"{m} = {objective_value(p, m, objective)}" for m, _ in shown)  # noqa: E731
+    status = f"{values(parent)}; metrics: {format_metrics(parent.metrics)}"
     if not parent.valid:
         status = "INVALID — fix it first."
     current = [f"# Current program ({status})", f"```{lang}\n{truncate_middle(parent.code, config.max_program_chars)}\n```"]
@@ -115,12 +129,12 @@ def build_messages(
     parts.append("\n".join(current))
     for i, insp in enumerate(inspirations, 1):
         parts.append(
-            f"# Inspiration {i} ({objective} = {_score(insp.score)})\n"
+            f"# Inspiration {i} ({values(insp)})\n"
             f"```{lang}\n{truncate_middle(insp.code, config.max_program_chars // 2)}\n```"
         )
     if second_parent is not None:
         parts.append(
-            f"# Second parent ({objective} = {_score(second_parent.score)})\n"
+            f"# Second parent ({values(second_parent)})\n"
             f"```{lang}\n{truncate_middle(second_parent.code, config.max_program_chars)}\n```\n"
             "Combine the best ideas of both parents into one program."
         )
@@ -135,6 +149,31 @@ def build_messages(
         {"role": "system", "content": config.system_message or DEFAULT_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
+
+
+def objectives_section(objective: str, direction: str, pareto: Sequence[tuple[str, bool]]) -> str:
+    """The `# Objectives` section of multi-objective search: every metric with its direction."""
+    lines = ["# Objectives", "Several metrics are optimised at once; the search keeps every program that no "
+             "other program dominates (is at least as good on all of them and better on one):"]
+    for metric, maximize in pareto:
+        what = " (the length of the code in characters)" if metric == "complexity" else ""
+        lines.append(f"- {'maximise' if maximize else 'minimise'} `{metric}`{what}")
+    goal = "maximise" if direction == "maximize" else "minimise"
+    lines.append(f"The main objective, which decides the best program, is to {goal} `{objective}`.")
+    return "\n".join(lines)
+
+
+def objective_value(p: Shown, metric: str, objective: str) -> str:
+    """A program's value of one objective metric, as the prompt shows it ("n/a" when it has none)."""
+    if metric == objective:
+        value = p.score if p.score is not None else p.metrics.get(metric)
+    elif metric == "complexity" and metric not in p.metrics:
+        value = len(p.code)
+    else:
+        value = p.metrics.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "n/a"
+    return _score(float(value))
 
 
 def _score(value: float | None) -> str:

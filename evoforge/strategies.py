@@ -21,11 +21,13 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .adaptive import ModelBandit
-from .config import Config, ModelConfig
 from .database.selection import rank_weighted
+
+if TYPE_CHECKING:  # annotations only: `evoforge status` need not import pydantic
+    from .config import Config, ModelConfig
 
 log = logging.getLogger("evoforge.strategies")
 
@@ -244,16 +246,21 @@ class Strategies:
 # -- status ----------------------------------------------------------------------------------------
 def status_extras(store, summary: dict[str, Any]) -> dict[str, Any]:
     """What `evoforge status` adds for these features: cost and improvement share per model,
-    meta-prompt calls, the bandit's current probabilities, instruction variants, rejections."""
+    meta-prompt and rubric-judge calls, the bandit's current probabilities, instruction variants,
+    rejections.  The totals `cost` and `tokens` are the whole run's spend (what the budgets count)."""
+    from .judge_cache import judge_prices_of, judge_summary
     from .metaprompt import load_variants, usage
 
     con = store.con
     config = store.meta_get("config") or {}
     maximize = (store.meta_get("objective") or {}).get("direction", "maximize") == "maximize"
     models = summary.setdefault("models", {})
-    for name, u in usage(con).items():  # meta-prompt requests: part of each model's calls and cost
+    judge = judge_summary(con, judge_prices_of(config)) or {}
+    extra_calls = [("meta_prompt_calls", n, u) for n, u in usage(con).items()]
+    extra_calls += [("judge_calls", n, {**u, "calls": u["requests"]}) for n, u in judge.get("by_model", {}).items()]
+    for key, name, u in extra_calls:  # meta-prompt and judge requests: part of each model's calls and cost
         m = models.setdefault(name, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
-        m["meta_prompt_calls"] = u["calls"]
+        m[key] = u["calls"]
         m["calls"] = m.get("calls", 0) + u["calls"]
         m["prompt_tokens"] = m.get("prompt_tokens", 0) + u["prompt_tokens"]
         m["completion_tokens"] = m.get("completion_tokens", 0) + u["completion_tokens"]
@@ -267,11 +274,18 @@ def status_extras(store, summary: dict[str, Any]) -> dict[str, Any]:
         "cost": round(sum(m["cost"] for m in models.values()), 6),
         "tokens": sum(m.get("prompt_tokens", 0) + m.get("completion_tokens", 0) for m in models.values()),
     }
-    outcomes = list(iter_outcomes(con, maximize)) if con.execute("SELECT 1 FROM proposals LIMIT 1").fetchone() else []
-    out["novelty_rejected"] = sum(o.outcome == "novelty_rejected" for o in outcomes)
-    cross = [o for o in outcomes if o.crossover]
-    out["crossover"] = {"proposals": len(cross), "improved": sum(o.improved for o in cross)}
     llm = config.get("llm") or {}
+    # The store's running counters (database/summary.py) answer the counts without reading every
+    # proposal; the adaptive bandit needs each gain, and a database without counters has none.
+    counts = None if llm.get("adaptive") else store.outcome_counts()
+    outcomes = [] if counts is not None else (
+        list(iter_outcomes(con, maximize)) if con.execute("SELECT 1 FROM proposals LIMIT 1").fetchone() else [])
+    if counts is not None:
+        out["novelty_rejected"], out["crossover"] = counts["novelty_rejected"], counts["crossover"]
+    else:
+        out["novelty_rejected"] = sum(o.outcome == "novelty_rejected" for o in outcomes)
+        cross = [o for o in outcomes if o.crossover]
+        out["crossover"] = {"proposals": len(cross), "improved": sum(o.improved for o in cross)}
     if llm.get("adaptive"):
         priors: dict[str, float] = {}
         for m in llm.get("models") or []:
@@ -291,6 +305,10 @@ def status_extras(store, summary: dict[str, Any]) -> dict[str, Any]:
             if v is not None and o.model is not None:
                 v.successes += o.improved
                 v.failures += not o.improved
+        for iid, (uses, improved) in (counts or {}).get("instructions", {}).items():
+            if iid in variants:
+                variants[iid].successes += improved
+                variants[iid].failures += uses - improved
         out["instructions"] = meta_summary(con, variants)
     return out
 
@@ -301,7 +319,9 @@ def status_lines(summary: dict[str, Any]) -> list[str]:
     probs = summary.get("adaptive") or {}
     for name, m in (summary.get("models") or {}).items():
         calls = m.get("calls", 0)
-        meta = f" ({m['meta_prompt_calls']} meta-prompt)" if m.get("meta_prompt_calls") else ""
+        meta = ", ".join(f"{m[k]} {what}" for k, what in (("meta_prompt_calls", "meta-prompt"),
+                                                         ("judge_calls", "judge")) if m.get(k))
+        meta = f" ({meta})" if meta else ""
         share = f"{100 * m.get('improvement_share', 0.0):.0f}%"
         line = (f"model     {name}: {calls} calls{meta}, {m.get('prompt_tokens', 0)} prompt + "
                 f"{m.get('completion_tokens', 0)} completion tokens, cost {_money(m.get('cost', 0.0))}, "
@@ -310,7 +330,10 @@ def status_lines(summary: dict[str, Any]) -> list[str]:
             line += f", adaptive p={probs[name]:.2f}"
         lines.append(line)
     if "cost" in summary:
-        lines.append(f"cost      {_money(summary['cost'])} for {summary.get('tokens', 0)} tokens")
+        j = summary.get("judge") or {}
+        judge = (f" (rubric judge: {_money(j.get('cost', 0.0))} for {j.get('tokens', 0)} tokens)"
+                 if j.get("requests") else "")
+        lines.append(f"cost      {_money(summary['cost'])} for {summary.get('tokens', 0)} tokens{judge}")
     if summary.get("novelty_rejected"):
         lines.append(f"novelty   {summary['novelty_rejected']} near-duplicates rejected before evaluation")
     cross = summary.get("crossover") or {}

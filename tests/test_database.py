@@ -161,3 +161,151 @@ def test_empty_island_borrows_the_best_program():
     p.id = 1
     db.add(p)
     assert db.sample(random.Random(0), 1).parent_id == 1
+
+
+# -- the summary counters (database/summary.py) ----------------------------------------------------
+def strip_counters(path) -> None:
+    """Make a database look like one written before the counters existed (the rest of the schema is unchanged)."""
+    con = sqlite3.connect(path)
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'summary_%'"):
+        con.execute(f"DROP TRIGGER {name}")
+    con.executescript("DROP TABLE summary_counters; DROP TABLE summary_models; "
+                      "DELETE FROM meta WHERE key = 'summary_counters';")
+    con.commit()
+    con.close()
+
+
+def from_scratch_outcomes(con, maximize: bool) -> dict:
+    """What strategies.status_extras counted before the counters, from every proposal."""
+    from evoforge.strategies import iter_outcomes
+
+    outs = list(iter_outcomes(con, maximize))
+    instructions: dict = {}
+    for o in outs:
+        if o.instruction_id is not None and o.model is not None:
+            uses, improved = instructions.get(o.instruction_id, (0, 0))
+            instructions[o.instruction_id] = (uses + 1, improved + o.improved)
+    cross = [o for o in outs if o.crossover]
+    return {"novelty_rejected": sum(o.outcome == "novelty_rejected" for o in outs),
+            "crossover": {"proposals": len(cross), "improved": sum(o.improved for o in cross)},
+            "instructions": instructions}
+
+
+def assert_counters_exact(con) -> None:
+    from evoforge.database import summary
+
+    assert summary.available(con)
+    last = max(con.execute("SELECT COALESCE(MAX(iteration), 0) FROM programs").fetchone()[0],
+               con.execute("SELECT COALESCE(MAX(iteration), 0) FROM proposals").fetchone()[0])
+    for maximize in (True, False):
+        got = summary.from_counters(con, maximize)
+        want = summary.recompute(con, maximize, last)
+        assert got == want and list(got["failures"]) == list(want["failures"])
+        assert list(got["models"]) == list(want["models"])
+        assert summary.outcome_counts(con, maximize) == from_scratch_outcomes(con, maximize)
+
+
+def test_counters_equal_a_recomputation_after_a_real_run_with_failures(tmp_path, llm_double):
+    import json
+    import shutil
+
+    from conftest import evoforge_cli, write_tiny_problem
+
+    problem = write_tiny_problem(tmp_path / "tiny")
+    block = "```python\n# EVOLVE-BLOCK-START\n{}# EVOLVE-BLOCK-END\n```"
+    llm_double.fail(500)  # the first request: llm_error (no retries)
+    llm_double.script([
+        "I cannot help with that.",  # no_edit
+        block.format("def f(x):\n    while True:\n        pass\n"),  # timeout
+        block.format("def f(x):\n    raise RuntimeError('boom')\n"),  # the candidate raises
+        block.format("def f(x) return 1\n"),  # syntax error
+        block.format("def f(x):\n    return float('nan')\n"),  # the evaluator says invalid
+        block.format("def f(x):\n    return 3.0 * x + 1.0\n"),  # an improvement
+        block.format("def f(x):\n    return 0.5 * x\n"),  # worse
+    ])  # then the double perturbs the parent's constants
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "llm:\n  max_retries: 0\n  max_in_flight: 1\n"
+        f"  models:\n    - name: m1\n      api_base: {llm_double.base_url}\n"
+        "      price_in_per_mtok: 1.5\n      price_out_per_mtok: 4.0\n"
+        "prompt:\n  diff_probability: 0.0\n  crossover_probability: 0.5\n"
+        "meta_prompt:\n  enabled: true\n  propose_interval: 0\n  seed_instructions: ['', 'Be bold.']\n"
+        "search:\n  num_islands: 1\nevaluation:\n  timeout_s: 2\n")
+    out = tmp_path / "run"
+    proc = evoforge_cli("run", str(problem), "--config", str(config), "--out", str(out), "--iterations", "16",
+                        "--no-progress", "--seed", "4")
+    assert proc.returncode == 0, proc.stderr
+    with Store(out / "evoforge.db", readonly=True) as s:
+        summ = s.summary()
+        assert len(summ["failures"]) >= 4, summ["failures"]  # llm error, no_edit, timeout, crash/syntax/invalid
+        assert summ["models"]["m1"]["cost"] > 0 and summ["models"]["m1"].get("improvements", 0) >= 1
+        assert s.outcome_counts()["crossover"]["proposals"] >= 1 and s.outcome_counts()["instructions"]
+        assert_counters_exact(s.con)
+    # `status --json` from the counters == from scratch on the same rows (the database as an older
+    # evoforge left it: no counters), byte for byte; and a read-only status never migrates it.
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    strip_counters(old / "evoforge.db")
+    before = (old / "evoforge.db").read_bytes()
+    new_out = evoforge_cli("status", str(out), "--json", check=True).stdout
+    old_out = evoforge_cli("status", str(old), "--json", check=True).stdout
+    assert new_out.replace(str(out), "RUN") == old_out.replace(str(old), "RUN")
+    assert json.loads(new_out)["crossover"]["proposals"] >= 1
+    assert (old / "evoforge.db").read_bytes() == before
+    with Store(old / "evoforge.db", readonly=True) as ro:
+        assert ro.outcome_counts() is None and ro.summary() == summ
+    # `resume` migrates the old database once, then keeps the counters up to date.
+    proc = evoforge_cli("resume", str(old), "--iterations", "3", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    with Store(old / "evoforge.db", readonly=True) as ro:
+        assert ro.summary()["n_proposals"] == 19
+        assert_counters_exact(ro.con)
+
+
+def test_migration_of_an_old_database_and_stale_counters(tmp_path):
+    from evoforge.database import summary
+
+    path = tmp_path / "e.db"
+    with Store(path) as s:
+        first = s.add_program(prog(1.0, iteration=0, model=None))
+        s.record_iteration(proposal(1), prog(2.0, parent=first))
+        s.record_iteration(proposal(2, outcome="edit_failed", error="search_not_found: x"), None)
+        s.record_iteration(proposal(3, outcome="llm_error", error=None, model="m2"), None)
+        s.record_iteration(proposal(4), prog(0.0, valid=False, iteration=4, parent=first))
+        s.meta_set("objective", {"name": "combined_score", "direction": "minimize"})
+        want = s.summary()
+    strip_counters(path)
+    with Store(path, readonly=True) as ro:  # an older run: answered from scratch, nothing written
+        assert not summary.available(ro.con) and ro.summary() == want
+    assert want["failures"] == {"crash": 1, "search_not_found": 1, "unknown": 1}
+    assert want["models"]["m"]["calls"] == 3 and "improvements" not in want["models"]["m"]
+    with Store(path) as s:  # opened for writing: migrated once
+        assert summary.available(s.con) and s.summary() == want
+        assert_counters_exact(s.con)
+        # an older evoforge writing to the migrated database: the triggers count its rows too
+        s.con.execute("INSERT INTO programs (parent_id, island, generation, iteration, code, valid, score, model, "
+                      "failure_kind) VALUES (?, 0, 1, 5, 'x', 1, 0.5, 'm', NULL)", (first,))
+        s.con.execute("INSERT INTO proposals (iteration, model, prompt_tokens, latency_s, outcome, extra) "
+                      "VALUES (5, 'm', 7, 0.25, 'evaluated', NULL)")
+        assert_counters_exact(s.con)
+        assert s.summary()["models"]["m"]["improvements"] == 1  # minimize: 0.5 < 1.0
+        # rows changed afterwards make the counters stale: readers recompute, the next writer rebuilds
+        s.con.execute("UPDATE programs SET score = 3.0 WHERE iteration = 5")
+        assert not summary.available(s.con)
+        assert s.summary()["models"]["m"].get("improvements") is None
+    with Store(path) as s:
+        assert summary.available(s.con)
+        assert_counters_exact(s.con)
+        s.con.execute("DELETE FROM proposals WHERE iteration = 2")
+        assert not summary.available(s.con) and "search_not_found" not in s.summary()["failures"]
+
+
+def test_a_rolled_back_iteration_leaves_the_counters_alone(tmp_path):
+    with Store(tmp_path / "e.db") as s:
+        s.record_iteration(proposal(1), prog(1.0))
+        broken = proposal(2)
+        broken.iteration = None
+        with pytest.raises(sqlite3.IntegrityError):
+            s.record_iteration(broken, prog(2.0, valid=False))
+        assert s.summary()["n_programs"] == 1 and s.summary()["failures"] == {}
+        assert_counters_exact(s.con)

@@ -12,7 +12,8 @@ import pytest
 from evoforge.config import JudgeConfig, ModelConfig
 from evoforge.feature_schemas import CriterionSpec, JudgeConfig as JC, ObjectiveSpec, RubricSpec
 from evoforge.judge import (INJECTION_FLAG, JUDGE_FAILED, RUBRIC_FILTER, Judge, JudgeError, build_messages,
-                            judge_summary, parse_reply)
+                            judge_prices, judge_summary, parse_reply)
+from evoforge.judge_cache import JudgeCache, judge_prices_of
 from evoforge.judge_injection import find_injections, redact
 from evoforge.llm import OpenAIBackend
 from evoforge.records import EvalResult
@@ -39,10 +40,10 @@ def in_loop(fn):
     return asyncio.run(fn())
 
 
-def make_judge(double, con=None, **cfg) -> Judge:
+def make_judge(double, con=None, prices=(0.0, 0.0), **cfg) -> Judge:
     backend = OpenAIBackend(ModelConfig(name="judge-m", api_base=double.base_url, api_key="k"), max_retries=0)
     return Judge(RUBRIC, JudgeConfig(**cfg), backend, "judge-m", context="A docstring for merge_intervals().",
-                 con=con if con is not None else sqlite3.connect(":memory:", isolation_level=None))
+                 con=con if con is not None else sqlite3.connect(":memory:", isolation_level=None), prices=prices)
 
 
 async def score_of(judge: Judge, text: str) -> float:
@@ -158,6 +159,75 @@ def test_subject_filter_and_reported_manipulation():
     assert g.valid and g.metrics["rubric_score"] == 0.0 and INJECTION_FLAG in g.flags
     assert "the judge quoted text steering it" in g.artifacts["judge"]["penalty"]
     assert unfounded.metrics["rubric_score"] == pytest.approx(0.9) and INJECTION_FLAG not in unfounded.flags
+
+
+def test_an_evaluator_artifact_named_judge_never_stands_in_for_the_grading():
+    with LLMDouble(judge="fair") as double:
+        fake = {"rubric_score": 1.0, "rationale": "perfect", "scores": {"accurate": "10/10"}}
+        out = in_loop(lambda: make_judge(double).apply("code", EvalResult(valid=True, artifacts={
+            "judge": fake, "doc": CLEAN})))
+    assert out.artifacts["judge"] != fake and out.artifacts["judge"]["rubric_score"] == out.metrics["rubric_score"]
+    assert list(out.artifacts) == ["judge", "doc"]
+
+
+# -- spend -----------------------------------------------------------------------------------
+def test_judge_spend_is_priced_persisted_with_failures_and_survives_a_resume(tmp_path):
+    con = sqlite3.connect(tmp_path / "run.db", isolation_level=None)
+    price = lambda pt, ct: (pt * 1000.0 + ct * 2000.0) / 1e6  # noqa: E731
+    with LLMDouble(judge="fair") as double:
+        async def body():
+            judge = make_judge(double, con=con, prices=(1000.0, 2000.0))
+            await judge.grade(CLEAN)
+            u = judge.usage
+            assert u.prompt_tokens > 0 and u.cost == pytest.approx(price(u.prompt_tokens, u.completion_tokens))
+            double.control(judge="garbage")  # prose only: a failed grading still costs its three requests
+            with pytest.raises(JudgeError):
+                await judge.grade("another text")
+            await judge.grade(CLEAN)  # a cache hit costs nothing
+            assert u.requests == 4 and len(double.requests) == 4
+            return judge.tokens_used(), judge.cost_used(), u
+        tokens, cost, u = in_loop(body)
+    assert tokens == u.prompt_tokens + u.completion_tokens and cost == pytest.approx(u.cost) and cost > 0
+    s = judge_summary(con)
+    assert (s["gradings"], s["failed_gradings"], s["requests"], s["tokens"]) == (1, 1, 4, tokens)
+    assert s["cost"] == pytest.approx(cost) and s["by_model"]["judge-m"]["cost"] == pytest.approx(cost)
+    assert s["models"] == ["judge-m"] and s["by_model"]["judge-m"]["failed_gradings"] == 1
+    # a resumed run starts from the whole spend in the table (and the failure is never a cache hit)
+    with LLMDouble(judge="fair") as double:
+        async def again():
+            judge = make_judge(double, con=sqlite3.connect(tmp_path / "run.db", isolation_level=None),
+                               prices=(1000.0, 2000.0))
+            assert judge.tokens_used() == tokens and judge.cost_used() == pytest.approx(cost)
+            await judge.grade("another text")
+            return judge, len(double.requests)
+        judge, n = in_loop(again)
+    assert n == 1 and judge.cost_used() > cost and judge.tokens_used() > tokens
+
+
+def test_older_judge_tables_are_priced_from_the_config_and_migrated(tmp_path):
+    con = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    con.execute("CREATE TABLE judge_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL, scores TEXT NOT NULL, "
+                "rationale TEXT, manipulation TEXT NOT NULL, attempts INTEGER, prompt_tokens INTEGER, "
+                "completion_tokens INTEGER, hits INTEGER NOT NULL DEFAULT 0, created_at REAL)")  # the first schema
+    con.execute("INSERT INTO judge_cache VALUES ('k', 'm1', '{}', '', '', 2, 1000, 500, 3, 0)")
+    stored = {"llm": {"models": [{"name": "m1", "price_in_per_mtok": 2.0, "price_out_per_mtok": 4.0}]}}
+    s = judge_summary(con, judge_prices_of(stored))
+    assert s["gradings"] == 1 and s["requests"] == 2 and s["cost"] == pytest.approx((1000 * 2 + 500 * 4) / 1e6)
+    assert judge_summary(con)["cost"] == 0.0  # no prices known
+    JudgeCache(con)  # a writable open adds the new columns; the old row keeps its meaning
+    assert {"cost", "failed"} <= {r[1] for r in con.execute("PRAGMA table_info(judge_cache)")}
+    assert judge_summary(con, judge_prices_of(stored))["cost"] == pytest.approx(s["cost"])
+    assert judge_prices_of({**stored, "judge": {"price_out_per_mtok": 10.0}}) == {"m1": (2.0, 10.0)}
+
+
+def test_judge_prices_come_from_the_ensemble_or_the_judge_section():
+    from evoforge.config import validate
+
+    base = {"llm": {"models": [{"name": "cheap", "price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0}]}}
+    assert judge_prices(validate(base, "t"), "cheap") == (1.0, 2.0)
+    assert judge_prices(validate(base, "t"), "other") == (0.0, 0.0)
+    cfg = validate({**base, "judge": {"model": "big", "price_in_per_mtok": 5.0, "price_out_per_mtok": 15.0}}, "t")
+    assert judge_prices(cfg, "big") == (5.0, 15.0)
 
 
 # -- injection -----------------------------------------------------------------------------

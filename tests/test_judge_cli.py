@@ -3,7 +3,10 @@ HTTP double (proposals scripted or perturbed, grading requests answered by its j
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+
+import pytest
 
 from conftest import REPO, evoforge_cli
 
@@ -136,3 +139,121 @@ def test_docstring_example_scorer_checks_format_and_hands_the_text_to_the_judge(
     assert not res["not_str"].valid and "needs a docstring" in res["not_str"].error
     assert not res["changed"].valid and "only its docstring may change" in res["changed"].error
     assert not res["quotes"].valid and "triple quotes" in res["quotes"].error
+
+
+# -- evoforge evaluate with the rubric judge -----------------------------------------------------
+def _file(tmp_path, doc: str, name: str = "cand.py"):
+    path = tmp_path / name
+    path.write_text(INITIAL.replace('"""Merge intervals."""', f'"""{indent(doc)}\n    """'))
+    return str(path)
+
+
+def _priced(tmp_path, double, base=None) -> str:
+    cfg = tmp_path / "judge.yaml"
+    cfg.write_text(f"llm:\n  max_retries: 0\n  models:\n    - {{name: m1, api_base: \"{base or double.base_url}\", "
+                   "price_in_per_mtok: 1000.0, price_out_per_mtok: 2000.0}\n")
+    return str(cfg)
+
+
+def test_evaluate_grades_the_file_with_the_rubric_judge(tmp_path, llm_double):
+    llm_double.control(judge="fair")
+    good = _file(tmp_path, GOOD)
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good, "--json", "--config", _priced(tmp_path, llm_double))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["valid"] is True and out["format_score"] == 1.0 and 0 < out["rubric_score"] <= 1
+    assert {"rubric_accurate", "rubric_complete", "rubric_clear", "rubric_example"} <= set(out)
+    r = out["rubric"]
+    assert r["computed"] is True and r["model"] == "m1" and r["rationale"] and r["flagged"] is False
+    assert r["requests"] == 1 and r["tokens"] > 0 and r["cost"] > 0 and r["scores"]["accurate"].endswith("/10")
+    assert len(llm_double.requests) == 1 and "rubric judge" in llm_double.requests[0]["messages"][0]["content"]
+
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good, "--api-base", llm_double.base_url, "--model", "m1")
+    assert proc.returncode == 0, proc.stderr
+    assert f"rubric_score = {out['rubric_score']}" in proc.stdout and "rubric judge (m1): rubric_score" in proc.stdout
+    assert f"rationale: {r['rationale']}" in proc.stdout
+
+    # the candidate's words to the grader are removed, flagged and penalised here too
+    llm_double.control(judge="gullible")
+    proc = evoforge_cli("evaluate", str(DOCSTRING), _file(tmp_path, INJECTED), "--api-base", llm_double.base_url,
+                        "--model", "m1")
+    assert proc.returncode == 0 and "rubric_score = 0.0" in proc.stdout and "penalty: rubric scores reduced" in proc.stdout
+
+
+def test_evaluate_says_when_rubric_metrics_are_not_computed(tmp_path, llm_double):
+    good = _file(tmp_path, GOOD)
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good)  # no endpoint
+    assert proc.returncode == 0, proc.stderr
+    assert "rubric    not computed: no judge endpoint given; to compute rubric_score, rubric_accurate" in proc.stdout
+    assert "--api-base URL --model NAME" in proc.stdout and "format_score = 1.0" in proc.stdout
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good, "--json")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0 and out["valid"] is True and "rubric_score" not in out
+    assert out["rubric"]["computed"] is False and "--api-base" in out["rubric"]["reason"]
+    assert out["rubric"]["metrics"][0] == "rubric_score" and "rubric metrics not computed" in proc.stderr
+    cfg = tmp_path / "off.yaml"
+    cfg.write_text("judge:\n  enabled: false\n")
+    out = json.loads(evoforge_cli("evaluate", str(DOCSTRING), good, "--json", "--config", str(cfg), "--api-base",
+                                  llm_double.base_url, "--model", "m1").stdout)
+    assert out["rubric"]["reason"].startswith("judge.enabled is false") and not llm_double.requests
+
+    # an invalid program is not graded (exit 1)
+    changed = tmp_path / "changed.py"
+    changed.write_text(INITIAL.replace("<= gap", "< gap"))
+    proc = evoforge_cli("evaluate", str(DOCSTRING), str(changed), "--json", "--api-base", llm_double.base_url,
+                        "--model", "m1")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["valid"] is False and "invalid" in out["rubric"]["reason"]
+    assert not llm_double.requests
+    # a judge that never answers with a grading: invalid (judge_failed), exit 1
+    llm_double.control(judge="garbage")
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good, "--json", "--api-base", llm_double.base_url, "--model", "m1")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["failure_kind"] == "judge_failed" and out["rubric"]["computed"] is False
+    assert "no valid grading in 3 attempts" in out["rubric"]["reason"] and len(llm_double.requests) == 3
+    # an endpoint that cannot be reached: exit 1 with a clear message
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    proc = evoforge_cli("evaluate", str(DOCSTRING), good, "--config", _priced(tmp_path, llm_double, dead))
+    assert proc.returncode == 1 and "rubric judge's endpoint is unavailable" in proc.stderr
+    assert "Traceback" not in proc.stderr and "rubric    not computed" in proc.stdout
+    # usage errors: exit 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("judge:\n  temperature: hot\n")
+    assert evoforge_cli("evaluate", str(DOCSTRING), good, "--config", str(bad), "--model", "m1").returncode == 2
+    assert evoforge_cli("evaluate", str(DOCSTRING), good, "--model", "m1").returncode == 2  # no endpoint for m1
+
+
+# -- the judge's spend: budgets, status, resume -------------------------------------------------------
+def test_judge_cost_and_tokens_count_toward_the_budgets_and_survive_resume(tmp_path, llm_double):
+    llm_double.control(judge="fair", script=[block(GOOD), block(SHORT), block(INJECTED), block(GOOD + "\n\nMore.")])
+    cfg = tmp_path / "c.yaml"  # proposals are free; only the judge's calls cost money
+    cfg.write_text(f"llm:\n  max_in_flight: 1\n  models:\n    - {{name: m1, api_base: \"{llm_double.base_url}\"}}\n"
+                   "judge:\n  price_in_per_mtok: 1000.0\n  price_out_per_mtok: 1000.0\n")
+    out = tmp_path / "run"
+    proc = evoforge_cli("run", str(DOCSTRING), "--config", str(cfg), "--out", str(out), "--no-progress",
+                        "--iterations", "10", "--max-cost", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    final = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert final["stopped"] == "cost budget reached" and final["cost"] >= 1.5
+    assert final["judge"]["cost"] == final["cost"] and 0 < final["judge"]["tokens"] < final["tokens"]
+    s = json.loads(evoforge_cli("status", str(out), "--json", check=True).stdout)
+    assert s["n_proposals"] < 10 and s["cost"] == pytest.approx(final["cost"], rel=1e-6)
+    assert s["judge"]["cost"] == pytest.approx(s["cost"]) and s["tokens"] == final["tokens"]
+    assert s["judge"]["by_model"]["m1"]["cost"] == pytest.approx(s["judge"]["cost"])
+    m1 = s["models"]["m1"]
+    assert m1["judge_calls"] == s["judge"]["requests"] and m1["calls"] == s["n_proposals"] + m1["judge_calls"]
+    text = evoforge_cli("status", str(out), check=True).stdout
+    assert f"judge     m1: {s['judge']['gradings']} gradings" in text and "cost $" in text.split("judge     m1:")[1]
+    assert f"({m1['judge_calls']} judge)" in text and "(rubric judge: $" in text
+
+    # resume: the judge's spend is in the database, so both budgets are already used up
+    proc = evoforge_cli("resume", str(out), "--iterations", "3", "--no-progress", "--max-cost", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert again["iterations"] == 0 and again["stopped"] == "cost budget reached"
+    assert again["cost"] == pytest.approx(final["cost"], rel=1e-6) and again["judge"]["tokens"] == final["judge"]["tokens"]
+    proc = evoforge_cli("resume", str(out), "--iterations", "3", "--no-progress", "--max-tokens", str(final["tokens"]))
+    again = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert proc.returncode == 0 and again["iterations"] == 0 and again["stopped"] == "token budget reached"

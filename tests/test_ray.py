@@ -284,7 +284,7 @@ def test_evolution_runs_across_two_nodes(ray_cluster, tmp_path, llm_double):
     assert len(nodes) == 2 and all(n > 0 for n in nodes.values()), nodes
     assert sum(nodes.values()) == 1 + sum(1 for r in rows if r[1] == "evaluated")  # + the initial check
     s = json.loads(evoforge_cli("status", str(out), "--json", check=True).stdout)
-    assert s["isolation"] in ("bwrap", "namespaces", "process") and s["best"] is not None
+    assert s["isolation"] in ("forkserver", "bwrap", "namespaces", "process") and s["best"] is not None
     with sqlite3.connect(out / "evoforge.db") as con:
         assert con.execute("SELECT COUNT(*) FROM programs WHERE valid = 1 AND iteration > 0").fetchone()[0] > 0
 

@@ -290,8 +290,8 @@ def test_files_outside_the_workdir(mode, tmp_path):
     reads, writes, sysctl, remount, devices = r.stdout.decode().splitlines()
     secret, public, other_read = reads.split()
     assert secret in ("FileNotFoundError", "PermissionError") and public == "public"
-    # bwrap shows only what was granted; namespaces shows the whole host, read-only.
-    assert other_read == ("FileNotFoundError" if mode == "bwrap" else "other")
+    # bwrap and the fork-server show only what was granted; namespaces shows the whole host, read-only.
+    assert other_read == ("FileNotFoundError" if mode in ("bwrap", "forkserver") else "other")
     assert [w == "wrote" for w in writes.split()] == [False, False, False, True]  # only the workdir
     assert sysctl == "OSError" and remount != "0" and devices == "0"
     assert not (home / "public.txt.new").exists() and not (other / "data.txt.new").exists()

@@ -304,3 +304,39 @@ def test_seed_helper_writes_what_it_says(tmp_path):
     with sqlite3.connect(tmp_path / "evoforge.db") as con:
         assert con.execute("SELECT COUNT(*) FROM programs").fetchone()[0] == 300
         assert con.execute("SELECT COUNT(*) FROM programs WHERE valid = 0").fetchone()[0] > 0
+
+
+def test_models_view_shows_the_cost_of_every_llm_call(tmp_path, llm_double):
+    """Proposals, meta-prompt requests and rubric-judge requests: each model's calls, tokens and cost
+    (when its price is configured) and the total, as `status` counts them."""
+    from conftest import REPO
+
+    llm_double.control(judge="fair")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"llm:\n  max_in_flight: 1\n  models:\n"
+                   f"    - {{name: m1, api_base: \"{llm_double.base_url}\", price_in_per_mtok: 1.0, price_out_per_mtok: 3.0}}\n"
+                   f"    - {{name: m2, api_base: \"{llm_double.base_url}\"}}\n"
+                   "meta_prompt:\n  enabled: true\n  propose_interval: 2\n")
+    out = tmp_path / "run"
+    proc = evoforge_cli("run", str(REPO / "examples" / "docstring"), "--config", str(cfg), "--out", str(out),
+                        "--iterations", "6", "--seed", "3", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(evoforge_cli("status", str(out), "--json", check=True).stdout)
+    with UIProcess(out) as ui:
+        models = api(ui.url, "models")
+        summary = api(ui.url, "summary")
+        _, js, _ = get(ui.url, "/static/app.js")
+    by_name = {m["name"]: m for m in models["models"]}
+    m1 = by_name["m1"]
+    assert m1["judge_calls"] == st["judge"]["requests"] >= 1  # the judge is the first model: m1
+    assert sum(m["meta_prompt_calls"] for m in by_name.values()) >= 1
+    for name, m in by_name.items():  # every call counted once, as in status
+        s = st["models"][name]
+        assert m["calls"] == s["calls"] and m["prompt_tokens"] == s["prompt_tokens"]
+        assert m["meta_prompt_calls"] == s.get("meta_prompt_calls", 0)
+    assert m1["cost"] == pytest.approx(st["models"]["m1"]["cost"], abs=1e-6) and m1["cost"] > 0
+    assert "m2" not in by_name or by_name["m2"]["cost"] is None  # no price configured for m2
+    assert models["total_cost"] == pytest.approx(st["cost"], abs=1e-6) == pytest.approx(summary["cost"], abs=1e-6)
+    assert summary["tokens"] == st["tokens"] and summary["llm_calls"] == sum(m["calls"] for m in st["models"].values())
+    assert st["judge"]["cost"] > 0 and st["cost"] > st["judge"]["cost"]
+    assert b"judge_calls" in js and b"total_cost" in js  # the page shows them

@@ -10,13 +10,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+from typing import TYPE_CHECKING
 
-from ..config import SearchConfig
 from .entry import Entry
 from .islands import Island, migrate
 from .pareto import ParetoArchive, objectives_of, pareto_select
 from .selection import Selection, sample
 from .store import ProgramRecord
+
+if TYPE_CHECKING:  # not at run time: `evoforge status` need not import pydantic
+    from ..config import SearchConfig
 
 log = logging.getLogger("evoforge.database")
 

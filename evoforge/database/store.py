@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import summary as _summary
+
 SCHEMA_VERSION = 1
 
 
@@ -125,6 +127,7 @@ class Store:
                 self.con.executescript(_SCHEMA)
                 if self.meta_get("schema_version") is None:
                     self.meta_set("schema_version", SCHEMA_VERSION)
+                _summary.ensure(self.con)  # summary counters; computed once for an older database
             self.con.row_factory = sqlite3.Row
             version = self.meta_get("schema_version")
         except sqlite3.DatabaseError as err:
@@ -255,31 +258,19 @@ class Store:
     def committed_iterations(self) -> set[int]:
         return {r[0] for r in self.con.execute("SELECT DISTINCT iteration FROM proposals")}
 
+    def _maximize(self) -> bool:
+        return (self.meta_get("objective") or {}).get("direction", "maximize") == "maximize"
+
     def summary(self) -> dict[str, Any]:
-        con = self.con
-        n_programs, n_valid = con.execute("SELECT COUNT(*), COALESCE(SUM(valid), 0) FROM programs").fetchone()
-        failures: dict[str, int] = {}
-        for kind, n in con.execute("SELECT failure_kind, COUNT(*) FROM programs WHERE valid = 0 "
-                                   "GROUP BY failure_kind"):
-            failures[kind or "invalid"] = failures.get(kind or "invalid", 0) + n
-        for error, n in con.execute("SELECT substr(error, 1, instr(error || ':', ':') - 1), COUNT(*) "
-                                    "FROM proposals WHERE outcome != 'evaluated' GROUP BY 1"):
-            key = error or "unknown"
-            failures[key] = failures.get(key, 0) + n
-        models: dict[str, dict[str, Any]] = {}
-        for name, calls, pt, ct, lat, cost in con.execute(
-                "SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(latency_s), "
-                "SUM(COALESCE(json_extract(extra, '$.cost'), 0)) "
-                "FROM proposals WHERE model IS NOT NULL GROUP BY model"):
-            models[name] = {"calls": calls, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
-                            "latency_s": round(lat or 0.0, 3), "cost": round(cost or 0.0, 6)}
-        for name, improved in con.execute(
-                "SELECT c.model, COUNT(*) FROM programs c JOIN programs p ON c.parent_id = p.id "
-                "WHERE c.valid = 1 AND p.valid = 1 AND c.model IS NOT NULL AND "
-                "((c.score > p.score) = (? = 1)) AND c.score != p.score GROUP BY c.model",
-                (1 if (self.meta_get("objective") or {}).get("direction", "maximize") == "maximize" else 0,)):
-            if name in models:
-                models[name]["improvements"] = improved
-        n_proposals = con.execute("SELECT COUNT(*) FROM proposals").fetchone()[0]
-        return {"n_programs": n_programs, "n_valid": int(n_valid), "n_proposals": n_proposals,
-                "failures": failures, "models": models, "last_iteration": self.max_iteration()}
+        """Programs, proposals, failures by kind, per-model calls/tokens/latency/cost/improvements.
+
+        Read from the running counters the triggers keep (database/summary.py); a database
+        without them (an older run opened read-only) is summarised from scratch, same answer."""
+        if _summary.available(self.con):
+            return _summary.from_counters(self.con, self._maximize())
+        return _summary.recompute(self.con, self._maximize(), self.max_iteration())
+
+    def outcome_counts(self) -> dict[str, Any] | None:
+        """Novelty rejections, crossover proposals/improvements and per-instruction (uses, improvements)
+        over every proposal, from the counters (None without them: iterate the proposals instead)."""
+        return _summary.outcome_counts(self.con, self._maximize())

@@ -35,10 +35,11 @@ from typing import Sequence
 
 from .result import SandboxError
 
-MODES = ("bwrap", "namespaces", "process")
+MODES = ("forkserver", "bwrap", "namespaces", "process")
 # Processes of the isolation itself in the child's tree: bwrap = outer bwrap + its
-# init (PID 1); namespaces = unshare + the unprivileged `sh` init (PID 1).
-WRAPPERS = {"bwrap": 2, "namespaces": 2, "process": 0}
+# init (PID 1); namespaces = unshare + the unprivileged `sh` init (PID 1); the
+# fork-server's init (PID 1; none for trusted runs, see Sandbox.init).
+WRAPPERS = {"forkserver": 1, "bwrap": 2, "namespaces": 2, "process": 0}
 
 # Mount setup run inside the new namespaces (as root of the new user namespace, which
 # is host uid 0 when evoforge runs as root: so nothing writable may stay reachable).
@@ -118,15 +119,29 @@ def bwrap_available() -> bool:
     return _probe("bwrap", ("bwrap",))
 
 
+def forkserver_available() -> bool:
+    from .forkserver import why_unavailable
+
+    return not why_unavailable()
+
+
 def available_modes() -> dict[str, bool]:
-    return {"bwrap": bwrap_available(), "namespaces": namespaces_available(), "process": True}
+    return {"forkserver": forkserver_available(), "bwrap": bwrap_available(),
+            "namespaces": namespaces_available(), "process": True}
 
 
 def resolve(mode: str) -> str:
     if mode == "auto":
-        return "bwrap" if bwrap_available() else "namespaces" if namespaces_available() else "process"
+        for candidate in MODES:
+            if available_modes()[candidate]:
+                return candidate
     if mode not in MODES:
         raise SandboxError(f"unknown isolation mode {mode!r}; choose one of auto, {', '.join(MODES)}")
+    if mode == "forkserver" and not forkserver_available():
+        from .forkserver import why_unavailable
+
+        raise SandboxError(f"isolation 'forkserver' is not available here: {why_unavailable()}; "
+                           "use --isolation auto")
     if mode == "bwrap" and not bwrap_available():
         raise SandboxError("isolation 'bwrap' is not available here (install Debian's bubblewrap package, "
                            "needs unprivileged user namespaces); use --isolation auto")
@@ -145,6 +160,8 @@ def default_hidden() -> list[Path]:
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "passwd", "group",
         "hosts", "ssl", "ca-certificates", "alternatives", "mime.types", "os-release", "matplotlibrc")
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_DIRS = list(_SYSTEM)
+ETC_FILES = [f"/etc/{name}" for name in _ETC]
 
 
 def python_paths() -> list[Path]:
@@ -156,6 +173,11 @@ def python_paths() -> list[Path]:
     cwd = os.path.realpath(os.getcwd())
     found.update(p for p in sys.path[1:] if p and os.path.isdir(p) and os.path.realpath(p) != cwd)
     return sorted({Path(p).resolve() for p in found if os.path.exists(p)})
+
+
+def granted(read: Sequence[Path]) -> list[str]:
+    """Every path a sandboxed child may read: the Python installation and the grants."""
+    return sorted({str(Path(p).resolve()) for p in [*python_paths(), *read] if Path(p).exists()})
 
 
 # bwrap covers only /proc/{irq,bus} when it runs as root; uid 0 inside is host uid 0,

@@ -13,24 +13,28 @@ running is killed too.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from evoforge.records import CPU, DISK, MEMORY, OUTPUT, PROCESSES, TIMEOUT, Limits
 
-from . import cgroup, isolation, procfs
+from . import cgroup, forkserver, isolation, procfs
 from .result import RunResult, SandboxError, attribute, kill_detail
 
 log = logging.getLogger(__name__)
 
+CHILD = str(Path(__file__).resolve().parents[1] / "harness" / "child.py")
 POLL_S = 0.02  # how often the monitor checks the tree and the clock
 DISK_EVERY_S = 0.25
 MAX_FILES = 100_000  # entries in the working directory (a walk of more would stall the monitor)
@@ -58,28 +62,22 @@ class SandboxProcess:
     """A started child.  `wait()` returns its RunResult; `kill()` is safe from any thread."""
 
     def __init__(self, box: "Sandbox", argv: Sequence[str], workdir: Path, env: Mapping[str, str],
-                 pass_fds: Sequence[int]):
+                 pass_fds: Sequence[int], role: tuple[str, dict] | None = None):
         self.box, self.workdir = box, Path(workdir)
         self.limits = lim = box.limits
-        cmd = isolation.prefix(box.mode, self.workdir, network=lim.network,
-                               hide=box.hide_paths, read=box.read_paths) + list(argv)
         self._cg: cgroup.PidsGroup | None = None
         if box.use_cgroup:
             try:
-                self._cg = cgroup.PidsGroup(lim.max_processes + isolation.WRAPPERS[box.mode])
+                self._cg = cgroup.PidsGroup(lim.max_processes + box.wrappers)
             except OSError as err:
                 log.warning("no pids cgroup for this run (%s): falling back to /proc polling", err)
         self._t0 = time.monotonic()
         try:
-            self.popen = subprocess.Popen(cmd, cwd=self.workdir, env=dict(env), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          pass_fds=tuple(pass_fds), start_new_session=True,
-                                          preexec_fn=_preexec(lim, self._cg and self._cg.join_fd),
-                                          close_fds=True)
-        except (OSError, subprocess.SubprocessError) as err:
+            self.popen = self._launch(argv, env, pass_fds, role)
+        except BaseException:
             if self._cg is not None:
                 self._cg.remove()
-            raise SandboxError(f"cannot start {cmd[0]}: {err}") from err
+            raise
         self._limit: str | None = None
         self._detail = ""
         self._killed = False
@@ -90,6 +88,23 @@ class SandboxProcess:
         self._result: RunResult | None = None
         self._thread = threading.Thread(target=self._monitor, name="evoforge-sandbox", daemon=True)
         self._thread.start()
+
+    def _launch(self, argv: Sequence[str], env: Mapping[str, str], pass_fds: Sequence[int],
+                role: tuple[str, dict] | None):
+        if self.box.mode == "forkserver":
+            return forkserver.launch(self.box.server(), self, argv, dict(env), pass_fds, role, self._cg)
+        if role is not None:  # a harness role in a fresh interpreter
+            argv = [sys.executable, "-I", CHILD, role[0], json.dumps(role[1])]
+        lim = self.limits
+        cmd = isolation.prefix(self.box.mode, self.workdir, network=lim.network,
+                               hide=self.box.hide_paths, read=self.box.read_paths) + list(argv)
+        try:
+            return subprocess.Popen(cmd, cwd=self.workdir, env=dict(env), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    pass_fds=tuple(pass_fds), start_new_session=True,
+                                    preexec_fn=_preexec(lim, self._cg and self._cg.join_fd), close_fds=True)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise SandboxError(f"cannot start {cmd[0]}: {err}") from err
 
     # -- control ------------------------------------------------------------------------
     def kill(self, limit: str | None = None, detail: str = "") -> None:
@@ -148,9 +163,13 @@ class SandboxProcess:
                 self._cg.remove()  # kills any member that is left, then removes the group
             else:
                 self._kill_tree()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            stream.close()
-        self._finish(self.popen.wait())
+        rc = self.popen.wait()
+        if hasattr(self.popen, "close"):  # the fork-server's stand-in: its pipes
+            self.popen.close()
+        else:
+            for stream in (self.popen.stdout, self.popen.stderr):
+                stream.close()
+        self._finish(rc)
 
     def _watch(self) -> None:
         lim = self.limits
@@ -160,10 +179,16 @@ class SandboxProcess:
             os.set_blocking(stream.fileno(), False)
             sel.register(stream, selectors.EVENT_READ, i)
         open_streams = 2
+        exit_fd = self._exit_fd()
+        if exit_fd is not None:  # wake up the moment the process ends, not at the next poll
+            sel.register(exit_fd, selectors.EVENT_READ, "exit")
         next_disk = 0.0
         exited_at = None
         while True:
             for key, _ in sel.select(POLL_S):
+                if key.data == "exit":
+                    sel.unregister(exit_fd)
+                    continue
                 try:
                     chunk = os.read(key.fileobj.fileno(), 1 << 16)
                 except BlockingIOError:
@@ -202,6 +227,17 @@ class SandboxProcess:
                 next_disk = now + DISK_EVERY_S
                 self._check_disk()
         sel.close()
+        if exit_fd is not None and not hasattr(self.popen, "exit_fd"):
+            os.close(exit_fd)
+
+    def _exit_fd(self) -> int | None:
+        """A descriptor that becomes readable when the main process ends (pidfd, or the fork-server's)."""
+        if hasattr(self.popen, "exit_fd"):
+            return self.popen.exit_fd
+        try:
+            return os.pidfd_open(self.popen.pid)
+        except (AttributeError, OSError):
+            return None
 
     def _members(self) -> list[int]:
         return self._cg.pids() if self._cg is not None else _safe_tree(self.popen.pid)
@@ -211,7 +247,7 @@ class SandboxProcess:
         pids = self._members()
         use = procfs.usage(pids)
         self._cpu_s = max(self._cpu_s, use.cpu_s)
-        tasks = use.tasks - isolation.WRAPPERS[self.box.mode]
+        tasks = use.tasks - self.box.wrappers
         if self._cg is not None and self._cg.refused():
             self.kill(PROCESSES, kill_detail(PROCESSES, lim) + " (a fork/thread was refused)")
         elif tasks > lim.max_processes:
@@ -230,7 +266,7 @@ class SandboxProcess:
             self.kill(DISK, kill_detail(DISK, lim))
 
     def _finish(self, rc: int) -> None:
-        if self.box.mode != "process" and rc > 128 and (rc - 128) in _KILL_SIGNALS:
+        if self.box.wrappers and rc > 128 and (rc - 128) in _KILL_SIGNALS:
             rc = -(rc - 128)  # the wrappers report a signalled child as 128 + signal
         out, err = bytes(self._out[0]), bytes(self._out[1])
         with self._lock:
@@ -261,21 +297,58 @@ class Sandbox:
     """Runs commands with `limits` in one isolation mode (see `isolation`).
 
     `use_cgroup`: None = a pids cgroup per run where the host allows it; False = never
-    (the /proc-polling fallback, also what a host without cgroup v1 pids gets)."""
+    (the /proc-polling fallback, also what a host without cgroup v1 pids gets).
+    `preload`: modules the fork-server imports once (isolation ``forkserver`` only).
+    `init`: False runs a (trusted) fork-server run as PID 1 of its namespace itself,
+    saving a fork; a hostile run always gets an init above it, as in bwrap.
+    Call `close()` when done (it stops the fork-server, if any)."""
 
     def __init__(self, limits: Limits, isolation_mode: str = "auto", *, read_paths: Sequence[Path] = (),
-                 hide_paths: Sequence[Path] = (), use_cgroup: bool | None = None):
+                 hide_paths: Sequence[Path] = (), use_cgroup: bool | None = None, preload: Sequence[str] = (),
+                 init: bool = True):
         self.limits = limits
         self.mode = isolation.resolve(isolation_mode)
         self.read_paths = [Path(p) for p in read_paths]
         self.hide_paths = [Path(p) for p in hide_paths] + isolation.default_hidden()
         self.use_cgroup = cgroup.available() if use_cgroup is None else (use_cgroup and cgroup.available())
+        self.preload = list(preload)
+        self.init = init
+        # processes of the isolation itself in a run's tree (not counted against its limits)
+        self.wrappers = int(init) if self.mode == "forkserver" else isolation.WRAPPERS[self.mode]
+        self._server: forkserver.ForkServer | None = None
+        self._server_lock = threading.Lock()
+
+    def server(self) -> "forkserver.ForkServer":
+        """The fork-server of this sandbox, started on first use (again if it died)."""
+        with self._server_lock:
+            if self._server is None or not self._server.alive:
+                if self._server is not None:
+                    self._server.close()
+                self._server = forkserver.ForkServer(
+                    read=isolation.granted(self.read_paths), hide=[str(p.resolve()) for p in self.hide_paths],
+                    network=self.limits.network, preload=self.preload, system=isolation.SYSTEM_DIRS,
+                    etc=isolation.ETC_FILES)
+                weakref.finalize(self, self._server.close)  # a forgotten Sandbox does not leave a server
+            return self._server
+
+    def close(self) -> None:
+        with self._server_lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
 
     def start(self, argv: Sequence[str], *, workdir: Path, env: Mapping[str, str],
               pass_fds: Sequence[int] = ()) -> SandboxProcess:
         if not Path(workdir).is_dir():
             raise SandboxError(f"working directory {workdir} does not exist")
         return SandboxProcess(self, argv, Path(workdir), env, pass_fds)
+
+    def start_role(self, role: str, job: dict, *, workdir: Path, env: Mapping[str, str],
+                   pass_fds: Sequence[int] = ()) -> SandboxProcess:
+        """Run an `evoforge.harness` role: forked warm from the fork-server, else in a new interpreter."""
+        if not Path(workdir).is_dir():
+            raise SandboxError(f"working directory {workdir} does not exist")
+        return SandboxProcess(self, (), Path(workdir), env, pass_fds, role=(role, job))
 
     def run(self, argv: Sequence[str], *, workdir: Path, env: Mapping[str, str],
             pass_fds: Sequence[int] = ()) -> RunResult:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import analysis
-from .db import NotFound, RunDataError, RunIndex, error_kind, loads
+from .db import NotFound, RunDataError, RunIndex, error_kind, extra_usage, loads
 
 __all__ = ["RunData", "RunDataError", "NotFound"]
 
@@ -137,6 +137,17 @@ class RunData:
                 out[m["name"]] = (float(m.get("price_in_per_mtok") or 0), float(m.get("price_out_per_mtok") or 0))
         return out
 
+    def _judge_prices(self, prices: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        """Prices of the judge's calls: the model's, or `judge.price_*_per_mtok` when configured."""
+        j = (self.index.meta.get("config") or {}).get("judge") or {}
+        out = dict(prices)
+        name = j.get("model") or next(iter(prices), None)
+        if name and (j.get("price_in_per_mtok") is not None or j.get("price_out_per_mtok") is not None):
+            pin, pout = prices.get(name, (0.0, 0.0))
+            out[name] = (pin if j.get("price_in_per_mtok") is None else float(j["price_in_per_mtok"]),
+                         pout if j.get("price_out_per_mtok") is None else float(j["price_out_per_mtok"]))
+        return out
+
     # -- API ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         def build() -> dict[str, Any]:
@@ -153,6 +164,7 @@ class RunData:
                 "last_iteration": int(max(a["iteration"].max(initial=0), self._tally()["last_iteration"])),
                 "islands": [int(i) for i in np.unique(a["island"])],
                 "best": None if best is None else self._light(best),
+                "llm_calls": sum(m["calls"] for m in models["models"]),  # proposals, meta-prompt and judge
                 "tokens": sum(m["prompt_tokens"] + m["completion_tokens"] for m in models["models"]),
                 "cost": models["total_cost"],
                 "updated_at": max([r[9] or 0 for r in idx.programs[-1:]] + [p[9] or 0 for p in idx.proposals[-1:]], default=None),
@@ -223,17 +235,37 @@ class RunData:
         return self._cached("failures", build)
 
     def models(self) -> dict[str, Any]:
+        """Per model: the proposals' calls, tokens, latency, programs and best score, plus the calls
+        that are not proposals (meta-prompt and rubric-judge requests: counted in `calls`, tokens and
+        `cost`, and shown as `meta_prompt_calls` / `judge_calls`).  `cost` is None when no price is known."""
         def build() -> dict[str, Any]:
             prices = self._prices()
+            jprices = self._judge_prices(prices)
+            with self.index.connect() as con:
+                extra = extra_usage(con)
+            tally = self._tally()["models"]
             total = None
             out = []
-            for m in self._tally()["models"].values():
+            for name in list(tally) + [n for n in extra if n not in tally]:
+                m = tally.get(name) or _model_stats(name)
                 s = {k: v for k, v in m.items() if k not in ("latency_sum", "latency_n", "recorded_cost")}
                 s["mean_latency_s"] = m["latency_sum"] / m["latency_n"] if m["latency_n"] else None
                 pin, pout = prices.get(s["name"], (0.0, 0.0))
                 # The engine records each call's priced cost; older runs are priced from the config.
                 s["cost"] = (m["recorded_cost"] if m["recorded_cost"] else
                              None if pin == pout == 0 else (s["prompt_tokens"] * pin + s["completion_tokens"] * pout) / 1e6)
+                e = extra.get(name)
+                s["meta_prompt_calls"] = e["meta_prompt_calls"] if e else 0
+                s["judge_calls"] = e["judge_calls"] if e else 0
+                if e:
+                    s["calls"] += e["meta_prompt_calls"] + e["judge_calls"]
+                    s["prompt_tokens"] += e["prompt_tokens"]
+                    s["completion_tokens"] += e["completion_tokens"]
+                    jin, jout = jprices.get(name, (0.0, 0.0))
+                    ecost = e["recorded_cost"] + (e["unpriced_prompt_tokens"] * jin
+                                                  + e["unpriced_completion_tokens"] * jout) / 1e6
+                    if s["cost"] is not None or ecost > 0 or jin or jout:
+                        s["cost"] = (s["cost"] or 0.0) + ecost
                 if s["cost"] is not None:
                     total = (total or 0.0) + s["cost"]
                 out.append(s)

@@ -29,6 +29,45 @@ PROPOSAL_COLS = ("id", "iteration", "model", "prompt_tokens", "completion_tokens
                  "error", "program_id", "created_at")  # + the priced cost the engine records in extra.cost
 
 
+def extra_usage(con: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """LLM calls that are not proposals, per model: meta-prompt requests (table ``instructions``)
+    and rubric-judge requests (table ``judge_cache``, one row per grading with its request count).
+    Each: calls, tokens, the cost the engine recorded, and the tokens of rows without a recorded
+    cost (judge rows of older runs) to be priced from the config.  Missing tables or columns read
+    as nothing (a run without these features, or an older schema)."""
+    def cols(table: str) -> set[str]:
+        return {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(kind: str, rows: list[tuple]) -> None:
+        for model, calls, pt, ct, cost, pt0, ct0 in rows:
+            m = out.setdefault(model, {"meta_prompt_calls": 0, "judge_calls": 0, "prompt_tokens": 0,
+                                       "completion_tokens": 0, "recorded_cost": 0.0, "unpriced_prompt_tokens": 0,
+                                       "unpriced_completion_tokens": 0})
+            m[kind] += calls or 0
+            m["prompt_tokens"] += pt or 0
+            m["completion_tokens"] += ct or 0
+            m["recorded_cost"] += cost or 0.0
+            m["unpriced_prompt_tokens"] += pt0 or 0
+            m["unpriced_completion_tokens"] += ct0 or 0
+
+    have = cols("instructions")
+    if {"model", "prompt_tokens", "completion_tokens"} <= have:
+        cost = "cost" if "cost" in have else "0"
+        add("meta_prompt_calls", con.execute(
+            f"SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM({cost}), 0, 0 "
+            "FROM instructions WHERE model IS NOT NULL GROUP BY model").fetchall())
+    have = cols("judge_cache")
+    if {"model", "attempts", "prompt_tokens", "completion_tokens"} <= have:
+        cost = "cost" if "cost" in have else "NULL"
+        add("judge_calls", con.execute(
+            f"SELECT model, SUM(attempts), SUM(prompt_tokens), SUM(completion_tokens), SUM({cost}), "
+            f"SUM(CASE WHEN {cost} IS NULL THEN prompt_tokens END), "
+            f"SUM(CASE WHEN {cost} IS NULL THEN completion_tokens END) FROM judge_cache GROUP BY model").fetchall())
+    return out
+
+
 class RunDataError(RuntimeError):
     """The run database cannot be read (missing, not yet created, corrupt)."""
 

@@ -39,7 +39,8 @@
     const best = s.best;
     const stats = h("div", { class: "stats" },
       card("programs", fmtInt(s.n_programs), `${fmtInt(s.n_valid)} valid · ${fmtInt(s.n_failed)} failed`),
-      card("LLM calls", fmtInt(s.n_proposals), `last iteration ${fmtInt(s.last_iteration)}`),
+      card("LLM calls", fmtInt(s.llm_calls ?? s.n_proposals),
+        `${fmtInt(s.n_proposals)} proposals · last iteration ${fmtInt(s.last_iteration)}`),
       card(`best ${obj.name || "score"}`, best ? C.fmtNum(best.score) : "none yet",
         best ? h("a", { href: `#program/${best.id}` }, `program ${best.id} · iteration ${best.iteration}`) : null),
       card("tokens", fmtInt(s.tokens), `cost ${fmtCost(s.cost)}`),
@@ -79,12 +80,20 @@
     { empty: "No LLM calls yet.", format: v => `${fmtInt(v)} tok` });
   }
 
+  // Calls that are not proposals (counted in calls, tokens and cost): meta-prompt and rubric-judge requests.
+  function otherCalls(m) {
+    const parts = [];
+    if (m.meta_prompt_calls) parts.push(`${fmtInt(m.meta_prompt_calls)} meta-prompt`);
+    if (m.judge_calls) parts.push(`${fmtInt(m.judge_calls)} judge`);
+    return parts.length ? ` (${parts.join(", ")})` : "";
+  }
+
   function modelTable(models) {
     if (!models.models.length) return null;
     const head = ["model", "calls", "failed calls", "programs", "valid", "best", "prompt tok", "completion tok", "mean latency", "cost"];
     return h("table", { class: "list" }, h("thead", {}, h("tr", {}, head.map(x => h("th", {}, x)))),
       h("tbody", {}, models.models.map(m => h("tr", {},
-        h("td", {}, m.name), h("td", {}, fmtInt(m.calls)), h("td", {}, fmtInt(m.failed_calls)),
+        h("td", {}, m.name), h("td", {}, fmtInt(m.calls) + otherCalls(m)), h("td", {}, fmtInt(m.failed_calls)),
         h("td", {}, fmtInt(m.programs)), h("td", {}, m.programs ? `${(100 * m.valid / m.programs).toFixed(0)}%` : "–"),
         h("td", {}, C.fmtNum(m.best_score)), h("td", {}, fmtInt(m.prompt_tokens)), h("td", {}, fmtInt(m.completion_tokens)),
         h("td", {}, window.Dom.fmtDuration(m.mean_latency_s)), h("td", {}, m.cost === null ? "no price set" : fmtCost(m.cost))))),
