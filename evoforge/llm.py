@@ -71,6 +71,9 @@ class OpenAIBackend:
         key = m.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.base = base
         self.client = openai.AsyncOpenAI(base_url=base, api_key=key, timeout=m.timeout_s, max_retries=0)
+        from openai.types.chat import ChatCompletion
+
+        self._response_type = ChatCompletion
 
     async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> Completion:
         oa = self._openai
@@ -78,8 +81,10 @@ class OpenAIBackend:
         while True:
             t0 = time.monotonic()
             try:
-                resp = await self.client.chat.completions.create(
-                    model=self.name, messages=messages, temperature=temperature, max_tokens=max_tokens)
+                # The client's generic POST: same request, retries and errors as chat.completions.create,
+                # without its per-call transformation of typed params (about 1.4 ms CPU per call here).
+                resp = await self.client.post("/chat/completions", cast_to=self._response_type, body={
+                    "model": self.name, "messages": messages, "temperature": temperature, "max_tokens": max_tokens})
                 return self._completion(resp, time.monotonic() - t0, messages)
             except (oa.AuthenticationError, oa.PermissionDeniedError, oa.NotFoundError) as err:
                 raise EndpointUnavailable(f"{self.base}: model '{self.name}' rejected the request "
