@@ -12,7 +12,7 @@ import pytest
 from evoforge.testing.llm_double import LLMDouble
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from shared_data import SHARED_DATA  # noqa: E402,F401 - ../shared/data, wherever this clone is
 
 TINY_PROGRAM = """\
 # A tiny problem: make f(2) close to 7.3.

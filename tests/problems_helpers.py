@@ -19,7 +19,8 @@ from evoforge.evaluate import Evaluator
 from evoforge.harness import wire
 from evoforge.problem import load_problem
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from shared_data import SHARED_DATA as SHARED  # noqa: E402
+
 AE, FS = SHARED / "alphaevolve", SHARED / "funsearch"
 
 PART_B = {  # name -> (objective, candidate function)

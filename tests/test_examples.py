@@ -18,7 +18,8 @@ from evoforge.scoring import ScoreError, as_real, as_real_array, check_circles_i
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-SHARED_DATA = REPO.parent / "shared" / "data"
+from shared_data import SHARED_DATA  # noqa: E402
+
 CIRCLE_REF = SHARED_DATA / "alphaevolve" / "b12_circle_packing_square_n26.json"
 FUNSEARCH = SHARED_DATA / "funsearch"
 BEST_KNOWN_26 = 2.6358627564136983

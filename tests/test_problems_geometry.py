@@ -28,7 +28,9 @@ from evoforge.problem import load_problem
 from evoforge.problems import geometry as G
 from evoforge.scoring import ScoreError, as_int_array
 
-REFS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alphaevolve"
+from shared_data import SHARED_DATA  # noqa: E402
+
+REFS = SHARED_DATA / "alphaevolve"
 
 # problem -> (candidate function, reference files, pinned baseline score of the initial program)
 GEOMETRY = {
