@@ -153,6 +153,9 @@ class ForkServer:
             if job is not None:
                 job._on(msg)
         with self._lock:  # the server died: its runs died with it (PDEATHSIG)
+            if self.alive:
+                log.warning("the fork-server (pid %d) exited unexpectedly; it is restarted on the next run",
+                            self.proc.pid)
             self.alive = False
             jobs, self._jobs = list(self._jobs.values()), {}
         for job in jobs:

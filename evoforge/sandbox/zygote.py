@@ -342,6 +342,9 @@ def main() -> None:
         sock.send(json.dumps({"ready": False, "error": traceback.format_exc()[-2000:]}).encode())
         return
     sock.send(json.dumps({"ready": True, "preload_failed": failed}).encode())
+    import gc
+
+    gc.freeze()  # what is imported now is never collected: a run's garbage collector leaves those pages shared
     serve(sock, root)
 
 
