@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def main() -> int:
     for example in args.examples:
         for seed in args.seeds:
             run_dir = out / f"{example}-seed{seed}"
+            load = [round(os.getloadavg()[0], 1)]
             if not (run_dir / "evoforge.db").exists():
                 t0 = time.monotonic()
                 cmd = [sys.executable, "-m", "evoforge", "run", str(ROOT / "examples" / example), "--model", "local",
@@ -71,16 +73,19 @@ def main() -> int:
                 wall = time.monotonic() - t0
             else:
                 wall = None
-            row = {"example": example, "seed": seed, "wall_s": round(wall, 1) if wall else None, **measure(run_dir)}
+            load.append(round(os.getloadavg()[0], 1))  # other work on the machine slows the model down
+            row = {"example": example, "seed": seed, "wall_s": round(wall, 1) if wall else None,
+                   "load_avg_start_end": load, **measure(run_dir)}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     (out.parent / "local_model.json").write_text(json.dumps(rows, indent=1))
-    print("| example | seed | runnable | initial | best | first improvement (iteration, s) | wall s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| example | seed | runnable | initial | best | first improvement (iteration, s) | wall s | load avg |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         imp = f"{r['first_improvement_iteration']}, {r['first_improvement_s']}" if r["improved"] else "none"
         print(f"| {r['example']} | {r['seed']} | {r['runnable']}/{r['proposals']} ({r['rate']:.0%}) | "
-              f"{r['initial_score']:.6g} | {r['best_score']:.6g} | {imp} | {r['wall_s']} |")
+              f"{r['initial_score']:.6g} | {r['best_score']:.6g} | {imp} | {r['wall_s']} | "
+              f"{'-'.join(map(str, r['load_avg_start_end']))} |")
     total = sum(r["runnable"] for r in rows), sum(r["proposals"] for r in rows)
     print(f"\nrunnable overall: {total[0]}/{total[1]} ({total[0] / max(total[1], 1):.0%})")
     return 0
