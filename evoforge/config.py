@@ -58,6 +58,7 @@ class SearchConfig(_Strict):
     archive_dims: list[str] = Field(default_factory=lambda: ["complexity", "score"], description="MAP-Elites feature dimensions: `complexity` (code length), `score`, or any metric name returned by the evaluator.")
     archive_bins: int = Field(8, gt=0, description="Bins per archive dimension.")
     exploitation_ratio: float = Field(0.6, ge=0, le=1, description="Share of parents drawn from the island's elites by rank.")
+    exploitation_pressure: float = Field(2.0, ge=0, le=10, description="How strongly exploitation favours the top of the island's ranking: P(rank r) is proportional to (r + 1) ** -pressure (0: uniform; 1: the best of 40 drawn 23 % of the time; 2: 62 %).")
     exploration_ratio: float = Field(0.25, ge=0, le=1, description="Share of parents drawn uniformly from the island's population; the rest come from random archive cells.")
     num_inspirations: int = Field(3, ge=0, description="Other programs shown in the prompt (best and diverse).")
     objectives: list[ObjectiveSpec] = Field(default_factory=list, description="Multi-objective search: metrics optimised at once (`[{metric, direction}, ...]`); each island keeps a bounded Pareto front over them, a share `pareto_ratio` of parents comes from it, and `evoforge best RUN --front` shows it. Empty: single objective (the problem's).")

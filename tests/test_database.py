@@ -127,6 +127,19 @@ def test_population_is_bounded_and_selection_favours_the_best(tmp_path):
     assert sel.parent_id not in sel.inspiration_ids and len(sel.inspiration_ids) == 3
 
 
+def test_exploitation_pressure_sets_how_often_the_best_is_the_parent():
+    from evoforge.database.selection import rank_weighted
+
+    ranked = [Entry(id=i, island=0, iteration=i, score=-i, fitness=-i, complexity=10) for i in range(40)]
+    share = {}
+    for pressure in (0.0, 1.0, 2.0):
+        rng = random.Random(3)
+        picks = [rank_weighted(rng, ranked, pressure).id for _ in range(4000)]
+        share[pressure] = picks.count(0) / len(picks)
+        assert len(set(picks)) > 10  # the tail stays alive
+    assert abs(share[0.0] - 1 / 40) < 0.015 and abs(share[1.0] - 0.234) < 0.03 and abs(share[2.0] - 0.617) < 0.03
+
+
 def test_duplicates_and_invalid_programs_do_not_enter_populations():
     db = _db()
     for i in range(3):

@@ -89,7 +89,8 @@ class ProgramDatabase:
                 raise LookupError("no valid program in the database")
             isl.add(donor.best())
         c = self.config
-        sel = sample(rng, isl, c.exploitation_ratio, c.exploration_ratio, c.num_inspirations)
+        sel = sample(rng, isl, c.exploitation_ratio, c.exploration_ratio, c.num_inspirations,
+                     c.exploitation_pressure)
         if self.fronts is not None:
             sel = pareto_select(rng, self.fronts[island], sel, c.pareto_ratio)
         return sel

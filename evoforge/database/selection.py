@@ -23,21 +23,22 @@ class Selection:
     how: str  # exploit | explore | archive
 
 
-def rank_weighted(rng: random.Random, ranked: list[Entry]) -> Entry:
-    """P(rank r) proportional to 1 / (r + 2): favours the top, keeps the tail alive."""
-    weights = [1.0 / (r + 2) for r in range(len(ranked))]
+def rank_weighted(rng: random.Random, ranked: list[Entry], pressure: float = 1.0) -> Entry:
+    """P(rank r) proportional to (r + 1) ** -pressure: favours the top, keeps the tail alive
+    (pressure 1: the best of 40 is drawn 23 % of the time; 2: 62 %; 0: uniform)."""
+    weights = [(r + 1.0) ** -pressure for r in range(len(ranked))]
     return rng.choices(ranked, weights=weights, k=1)[0]
 
 
 def sample(rng: random.Random, island: Island, exploitation: float, exploration: float,
-           n_inspirations: int) -> Selection:
+           n_inspirations: int, pressure: float = 1.0) -> Selection:
     ranked = island.ranked()
     elites = island.archive.elites()
     if not ranked:
         raise LookupError(f"island {island.index} is empty")
     u = rng.random()
     if u < exploitation:
-        parent, how = rank_weighted(rng, ranked), "exploit"
+        parent, how = rank_weighted(rng, ranked, pressure), "exploit"
     elif u < exploitation + exploration or not elites:
         parent, how = rng.choice(ranked), "explore"
     else:

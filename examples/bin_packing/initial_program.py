@@ -15,5 +15,7 @@ def priority(item, bins):
 
     This starting point is first fit: the earliest-opened bin that fits wins.
     """
-    return -np.arange(len(bins), dtype=float)
+    order = np.arange(len(bins), dtype=float)  # 0 for the earliest-opened bin
+    room = bins - item  # space each bin would have left after taking the item (unused here)
+    return -order  # one priority per bin: earlier bins first
 # EVOLVE-BLOCK-END
