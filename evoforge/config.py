@@ -38,7 +38,7 @@ class ModelConfig(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="Timeout of one request in seconds.")
     price_in_per_mtok: float = Field(0.0, ge=0, description="Price per million prompt tokens (for cost accounting).")
     price_out_per_mtok: float = Field(0.0, ge=0, description="Price per million completion tokens.")
-    diff_probability: float | None = Field(None, ge=0, le=1, description="Overrides `prompt.diff_probability` for this model; `local` models default to 0 (full rewrites), which small models follow far more reliably (docs/local_model.md).")
+    diff_probability: float | None = Field(None, ge=0, le=1, description="Overrides `prompt.diff_probability` for this model; `local` models default to 0 (full rewrites), which small models follow far more reliably (docs/local-model.md).")
 
 
 class LLMConfig(_Strict):
