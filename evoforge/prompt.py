@@ -144,9 +144,7 @@ def build_messages(
         parts.append("# Task\nPropose an improvement to the current program.\n" + DIFF_FORMAT)
     else:
         fmt = REWRITE_FORMAT_ONE if n_blocks == 1 else REWRITE_FORMAT_MANY
-        # "Different" is not implied for small models: they often return the program verbatim.
-        parts.append("# Task\nWrite an improved version: change what the code computes, not only its comments "
-                     "or names (a copy of the current program is wasted).\n" + fmt.format(lang=lang))
+        parts.append("# Task\nWrite an improved version.\n" + fmt.format(lang=lang))
     return [
         {"role": "system", "content": config.system_message or DEFAULT_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
