@@ -118,23 +118,32 @@ class ForkServer:
         self._reader = threading.Thread(target=self._read, name="evoforge-forkserver", daemon=True)
         self._reader.start()
 
-    def spawn(self, request: dict[str, Any], fds: Sequence[int], out_r: int, err_r: int) -> WarmPopen:
-        """Send one run; return once the server has forked it (or said why not)."""
-        job = WarmPopen(self, next(_ids), out_r, err_r)
-        with self._lock:
-            if not self.alive:
-                raise SandboxError("the fork-server has stopped")
-            self._jobs[job.id] = job
-            try:
-                socket.send_fds(self.sock, [json.dumps({**request, "id": job.id}).encode()], list(fds))
-            except OSError as err:
-                self._jobs.pop(job.id, None)
-                raise SandboxError(f"cannot reach the fork-server: {err}") from err
-        if not job._started.wait(START_TIMEOUT_S) or job.error:
+    def spawn(self, request: dict[str, Any], fds: Sequence[int]) -> WarmPopen:
+        """Send one run (its stdout/stderr pipes are made here and sent first, then `fds`);
+        return once the server has forked it, or raise SandboxError saying why not."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        job = WarmPopen(self, next(_ids), out_r, err_r)  # owns out_r and err_r from here on
+        try:
+            with self._lock:
+                if not self.alive:
+                    raise SandboxError("the fork-server has stopped")
+                self._jobs[job.id] = job
+                try:
+                    socket.send_fds(self.sock, [json.dumps({**request, "id": job.id}).encode()],
+                                    [out_w, err_w, *fds])
+                except OSError as err:
+                    raise SandboxError(f"cannot reach the fork-server: {err}") from err
+            if not job._started.wait(START_TIMEOUT_S) or job.error:
+                raise SandboxError(f"the fork-server could not start the run: {job.error or 'no answer in time'}")
+        except BaseException:
             with self._lock:
                 self._jobs.pop(job.id, None)
             job.close()
-            raise SandboxError(f"the fork-server could not start the run: {job.error or 'no answer in time'}")
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         return job
 
     def _read(self) -> None:
@@ -185,24 +194,17 @@ def why_unavailable() -> str:
         return "the fork-server's system calls are implemented for x86_64 only"
     if os.geteuid() != 0:
         return "the fork-server needs root (it builds the namespaces itself); use bwrap or namespaces"
-    from .isolation import _ETC, _SYSTEM, python_paths
+    from evoforge.records import Limits
+
+    from .isolation import ETC_FILES, SYSTEM_DIRS, granted
 
     try:
-        server = ForkServer(read=[str(p) for p in python_paths()], hide=[], network=False, preload=[],
-                            system=_SYSTEM, etc=[f"/etc/{n}" for n in _ETC])
+        server = ForkServer(read=granted([]), hide=[], network=False, preload=[], system=SYSTEM_DIRS, etc=ETC_FILES)
     except SandboxError as err:
         return str(err)
     try:
         with tempfile.TemporaryDirectory(prefix="evoforge-probe-") as d:
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            req = {"argv": ["true"], "workdir": d, "env": clean_env(Path(d)), "pass": [], "cgroup": False,
-                   "limits": {"as": 1 << 30, "cpu": 10, "fsize": 1 << 20}}
-            try:
-                job = server.spawn(req, [out_w, err_w], out_r, err_r)
-            finally:
-                os.close(out_w)
-                os.close(err_w)
+            job = launch(server, workdir=Path(d), limits=Limits(), init=True, env=clean_env(Path(d)), argv=["true"])
             rc = job.wait(20)
             detail = job.stderr.read().decode("utf-8", "replace")[-500:]
             job.close()
@@ -213,24 +215,16 @@ def why_unavailable() -> str:
     return "" if rc == 0 else f"the fork-server probe failed (status {rc}): {detail.strip()}"
 
 
-def launch(server: ForkServer, proc: Any, argv: Sequence[str], env: dict, pass_fds: Sequence[int],
-           role: tuple[str, dict] | None, cg: Any) -> WarmPopen:
-    """Start `proc` (a SandboxProcess) on `server`: the request and the descriptors it carries."""
-    lim = proc.limits
+def launch(server: ForkServer, *, workdir: Path, limits: Any, init: bool, env: dict, pass_fds: Sequence[int] = (),
+           argv: Sequence[str] = (), role: tuple[str, dict] | None = None, cg: Any = None) -> WarmPopen:
+    """Start one run on `server`: `argv` executed, or the harness `role` (name, job) called warm."""
     request: dict[str, Any] = {
-        "workdir": str(Path(proc.workdir).resolve()), "env": dict(env), "pass": list(pass_fds),
-        "cgroup": cg is not None, "init": proc.box.init,
-        "limits": {"as": lim.memory_mb << 20, "cpu": int(lim.effective_cpu_s() + 0.999) + 1,
-                   "fsize": lim.max_file_mb << 20}}
+        "workdir": str(Path(workdir).resolve()), "env": dict(env), "pass": list(pass_fds),
+        "cgroup": cg is not None, "init": init,
+        "limits": {"as": limits.memory_mb << 20, "cpu": int(limits.effective_cpu_s() + 0.999) + 1,
+                   "fsize": limits.max_file_mb << 20}}
     if role is not None:
         request["role"], request["job"], request["pkg_parent"] = role[0], role[1], PKG_PARENT
     else:
         request["argv"] = list(argv)
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    fds = [out_w, err_w, *([cg.join_fd] if cg is not None else []), *pass_fds]
-    try:
-        return server.spawn(request, fds, out_r, err_r)  # owns out_r and err_r from here on
-    finally:
-        os.close(out_w)
-        os.close(err_w)
+    return server.spawn(request, [*([cg.join_fd] if cg is not None else []), *pass_fds])

@@ -92,7 +92,8 @@ class SandboxProcess:
     def _launch(self, argv: Sequence[str], env: Mapping[str, str], pass_fds: Sequence[int],
                 role: tuple[str, dict] | None):
         if self.box.mode == "forkserver":
-            return forkserver.launch(self.box.server(), self, argv, dict(env), pass_fds, role, self._cg)
+            return forkserver.launch(self.box.server(), workdir=self.workdir, limits=self.limits, init=self.box.init,
+                                     env=dict(env), pass_fds=pass_fds, argv=argv, role=role, cg=self._cg)
         if role is not None:  # a harness role in a fresh interpreter
             argv = [sys.executable, "-I", CHILD, role[0], json.dumps(role[1])]
         lim = self.limits

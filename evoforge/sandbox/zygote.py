@@ -47,14 +47,7 @@ def _load_syscalls():
     return module
 
 
-_sc = _load_syscalls()
-(CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID,
- MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, PR_SET_PDEATHSIG) = (
-    _sc.CLONE_NEWIPC, _sc.CLONE_NEWNET, _sc.CLONE_NEWNS, _sc.CLONE_NEWPID, _sc.MNT_DETACH, _sc.MS_BIND,
-    _sc.MS_NODEV, _sc.MS_NOEXEC, _sc.MS_NOSUID, _sc.MS_PRIVATE, _sc.MS_RDONLY, _sc.MS_REC, _sc.MS_REMOUNT,
-    _sc.PR_SET_PDEATHSIG)
-bind, clone, drop_all_capabilities, mount, pivot_root, prctl, umount, unshare = (
-    _sc.bind, _sc.clone, _sc.drop_all_capabilities, _sc.mount, _sc.pivot_root, _sc.prctl, _sc.umount, _sc.unshare)
+sc = _load_syscalls()
 
 MAX_MSG = 1 << 20
 MAX_FDS = 64
@@ -79,46 +72,46 @@ def _placeholder(target: str, is_dir: bool) -> None:
 
 def build_template(cfg: dict) -> str:
     """The read-only view every run starts from (see the module docstring)."""
-    flags = CLONE_NEWNS | CLONE_NEWIPC | (0 if cfg["network"] else CLONE_NEWNET)
-    unshare(flags)
-    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing propagates back to the host
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWIPC | (0 if cfg["network"] else sc.CLONE_NEWNET)
+    sc.unshare(flags)
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)  # nothing propagates back to the host
     root = cfg["template"]
-    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    sc.mount("tmpfs", root, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "size=4m,mode=755")
     bound: list[str] = []
     for d in cfg["system"]:
         if os.path.islink(d):
             os.symlink(os.readlink(d), _in(root, d))
         elif os.path.isdir(d):
             _placeholder(_in(root, d), True)
-            bind(d, _in(root, d), readonly=True, extra=MS_NODEV)
+            sc.bind(d, _in(root, d), readonly=True, extra=sc.MS_NODEV)
             bound.append(d)
     for p in cfg["etc"]:
         if os.path.exists(p):
             _placeholder(_in(root, p), os.path.isdir(p))
-            bind(p, _in(root, p), readonly=True, extra=MS_NOSUID | MS_NODEV)
+            sc.bind(p, _in(root, p), readonly=True, extra=sc.MS_NOSUID | sc.MS_NODEV)
     for p in sorted(set(cfg["read"])):
         if not os.path.exists(p) or any(p == b or p.startswith(b.rstrip("/") + "/") for b in bound):
             continue  # already visible (read-only) through a bind above it
         _placeholder(_in(root, p), os.path.isdir(p))
-        bind(p, _in(root, p), readonly=True, extra=MS_NOSUID | MS_NODEV)
+        sc.bind(p, _in(root, p), readonly=True, extra=sc.MS_NOSUID | sc.MS_NODEV)
         bound.append(p)
     for h in cfg["hide"]:
         t = _in(root, h)
         if os.path.isdir(t):
-            mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=000")
+            sc.mount("tmpfs", t, "tmpfs", sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV, "size=4k,mode=000")
         elif os.path.lexists(t):
-            bind("/dev/null", t, readonly=True)
+            sc.bind("/dev/null", t, readonly=True)
     dev = _in(root, "/dev")
     os.makedirs(dev)
-    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_NOEXEC, "size=64k,mode=755")
     for n in _DEV_NODES:
         _placeholder(f"{dev}/{n}", False)
-        bind(f"/dev/{n}", f"{dev}/{n}", readonly=False)
+        sc.bind(f"/dev/{n}", f"{dev}/{n}", readonly=False)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{dev}/{name}")
     os.makedirs(f"{dev}/shm")
-    mount(None, dev, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    sc.mount(None, dev, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NOEXEC)
     os.makedirs(_in(root, "/proc"))
     os.makedirs(_in(root, "/.old"))
     return root
@@ -127,24 +120,24 @@ def build_template(cfg: dict) -> str:
 def _setup_child(root: str, workdir: str) -> None:
     """In the run's new mount and PID namespaces: its own view, then pivot into it."""
     target = _in(root, workdir)  # the server made this mount point before the clone
-    mount(workdir, target, None, MS_BIND | MS_REC)
-    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
-    mount("tmpfs", _in(root, "/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
+    sc.mount(workdir, target, None, sc.MS_BIND | sc.MS_REC)
+    sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_NOSUID | sc.MS_NODEV)
+    sc.mount("tmpfs", _in(root, "/dev/shm"), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "size=1m,mode=1777")
     proc = _in(root, "/proc")
-    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this PID namespace's processes only
+    sc.mount("proc", proc, "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)  # this PID namespace's processes only
     for p in _PROC_RO:
         if os.path.exists(f"{proc}/{p}"):
-            bind(f"{proc}/{p}", f"{proc}/{p}", readonly=True, extra=MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            sc.bind(f"{proc}/{p}", f"{proc}/{p}", readonly=True, extra=sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
     for p in _PROC_NULL:
         if os.path.isfile(f"{proc}/{p}"):
-            bind("/dev/null", f"{proc}/{p}", readonly=True)
+            sc.bind("/dev/null", f"{proc}/{p}", readonly=True)
     for p in _PROC_EMPTY:
         if os.path.isdir(f"{proc}/{p}"):
-            mount("tmpfs", f"{proc}/{p}", "tmpfs", MS_RDONLY, "size=4k,mode=000")
-    mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    pivot_root(root, _in(root, "/.old"))
+            sc.mount("tmpfs", f"{proc}/{p}", "tmpfs", sc.MS_RDONLY, "size=4k,mode=000")
+    sc.mount(None, root, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV)
+    sc.pivot_root(root, _in(root, "/.old"))
     os.chdir("/")
-    umount("/.old", MNT_DETACH)  # the host's tree is gone from this namespace
+    sc.umount("/.old", sc.MNT_DETACH)  # the host's tree is gone from this namespace
 
 
 def _place_fds(received: list[int], wanted: list[int]) -> None:
@@ -169,7 +162,7 @@ def _run_child(root: str, msg: dict, fds: list[int]) -> None:
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         os.setsid()
         if msg.get("cgroup"):
             os.write(fds[2], b"0")  # join the run's pids cgroup before anything else
@@ -179,7 +172,7 @@ def _run_child(root: str, msg: dict, fds: list[int]) -> None:
         for res, value in ((resource.RLIMIT_AS, lim["as"]), (resource.RLIMIT_CPU, lim["cpu"]),
                            (resource.RLIMIT_FSIZE, lim["fsize"]), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(res, (value, value + (1 if res == resource.RLIMIT_CPU else 0)))
-        drop_all_capabilities()
+        sc.drop_all_capabilities()
         devnull = os.open("/dev/null", os.O_RDONLY)
         passed = fds[3 if msg.get("cgroup") else 2:]
         _place_fds([devnull, fds[0], fds[1], *passed], [0, 1, 2, *msg["pass"]])
@@ -310,7 +303,7 @@ def serve(sock: socket.socket, root: str) -> None:
         try:
             # Mount points are made and removed only here, in one thread: no run races another.
             os.makedirs(point, exist_ok=True)
-            pid = clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC)
+            pid = sc.clone(sc.CLONE_NEWPID | sc.CLONE_NEWNS | sc.CLONE_NEWIPC)
         except OSError as err:
             sock.send(json.dumps({"id": msg["id"], "error": str(err)}).encode())
             pid = -1
