@@ -25,7 +25,6 @@ import ast
 import importlib.util
 import logging
 import math
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -38,11 +37,13 @@ from .harness.parent import Fds, Malformed, ResultReader, how_it_ended, quiet, r
 from .problem import Problem, ProblemError
 from .records import EvalResult, Limits
 from .sandbox import RunResult, Sandbox, SandboxError, clean_env
+from .sandbox.env import owned_tempdir, remove_stale
 
 log = logging.getLogger(__name__)
 
 PKG_DIR = Path(__file__).resolve().parent
 GRACE_S = 2.0  # the scorer outlives the candidate, so it can report the candidate's end
+WORKDIR_PREFIX = "evoforge-eval-"  # + pid: an evaluation's directory (see sandbox.env.owned_tempdir)
 MAX_TEXT = 20_000  # characters of stdout/stderr kept in an EvalResult (head + tail)
 KINDS = {R.TIMEOUT, R.MEMORY, R.CPU, R.OUTPUT, R.DISK, R.PROCESSES, R.CRASH, R.EXCEPTION,
          R.INVALID, R.BAD_RESULT, R.SUSPICIOUS}
@@ -62,6 +63,7 @@ class Evaluator:
             raise ProblemError(f"score(candidate) evaluators need a Python program, not {problem.initial_program.name}")
         self.problem, self.cascade = problem, cascade
         self.limits = limits or problem.limits
+        remove_stale(WORKDIR_PREFIX, remove_tree)  # left by evaluators of killed controllers
         grants = [Path(g) for g in problem.grants]
         trusted = [problem.root, PKG_DIR, *grants]
         scorer_imports = preload_modules(problem.evaluator_path, problem.root)
@@ -124,7 +126,7 @@ class Evaluator:
     # -- one evaluation ----------------------------------------------------------------
     def _evaluate(self, code: str) -> tuple[EvalResult, str | None]:
         t0 = time.monotonic()
-        tmp = Path(tempfile.mkdtemp(prefix="evoforge-eval-"))
+        tmp = owned_tempdir(WORKDIR_PREFIX)
         try:
             kind = self.problem.evaluator_kind
             runner = self._run_hardened if kind == "hardened" else self._run_single

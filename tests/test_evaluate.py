@@ -156,6 +156,28 @@ def test_workdir_is_private_and_removed(tmp_path):
     assert not os.path.exists(cand_dir) and not os.path.exists(scorer_dir)
 
 
+def test_workdirs_of_killed_controllers_are_removed(tmp_path):
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from evoforge.evaluate import WORKDIR_PREFIX
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid no longer exists: as if SIGKILLed mid-evaluation
+    stale = Path(tempfile.gettempdir()) / f"{WORKDIR_PREFIX}{gone.pid}-test"
+    (stale / "candidate" / "ro").mkdir(parents=True)
+    (stale / "candidate" / "ro" / "out.txt").write_text("x")
+    os.chmod(stale / "candidate" / "ro", 0o500)  # a candidate may leave a read-only directory
+    mine = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+    try:
+        evaluator_for(tmp_path / "p", SIMPLE_SCORER)
+        assert not stale.exists() and mine.exists()
+    finally:
+        mine.rmdir()
+
+
 def test_close_stops_running_evaluations(tmp_path):
     ev = evaluator_for(tmp_path / "p", SIMPLE_SCORER, timeout_s=30)
     out = {}

@@ -128,6 +128,7 @@ def test_a_dead_server_fails_its_runs_and_is_restarted(tmp_path):
         assert not _alive(run.pid)  # the run died with its server
         again = _py(box, "print('back')", tmp_path)
         assert again.ok and again.stdout.strip() == b"back" and box.server() is not server
+        assert not os.path.exists(server.template)  # the dead server's template went as it was replaced
     finally:
         box.close()
 
@@ -141,21 +142,43 @@ def test_the_server_and_its_runs_die_with_the_controller(tmp_path):
         box = Sandbox(Limits(timeout_s=60), "forkserver")
         wd = Path({str(tmp_path)!r})
         run = box.start([sys.executable, "-c", "import time; time.sleep(50)"], workdir=wd, env=clean_env(wd))
-        print(json.dumps([box.server().proc.pid, run.pid]), flush=True)
+        print(json.dumps([box.server().proc.pid, run.pid, box.server().template]), flush=True)
         time.sleep(60)
     """)
     ctl = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        server_pid, run_pid = json.loads(ctl.stdout.readline())
-        assert _alive(server_pid) and _alive(run_pid)
+        server_pid, run_pid, template = json.loads(ctl.stdout.readline())
+        assert _alive(server_pid) and _alive(run_pid) and os.path.isdir(template)
         ctl.kill()
         ctl.wait()
         deadline = time.monotonic() + 10
         while (_alive(server_pid) or _alive(run_pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(server_pid) and not _alive(run_pid)
+        assert not os.path.exists(template)  # the server removes its template directory as it exits
     finally:
         ctl.kill()
+
+
+def test_templates_of_killed_servers_are_swept(tmp_path):
+    import tempfile
+
+    from evoforge.sandbox import forkserver
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists
+    stale = Path(tempfile.gettempdir()) / f"{forkserver.TEMPLATE_PREFIX}{dead.pid}-test"
+    stale.mkdir(exist_ok=True)
+    live = Path(tempfile.mkdtemp(prefix=f"{forkserver.TEMPLATE_PREFIX}{os.getpid()}-"))
+    box = Sandbox(Limits(), "forkserver")
+    try:
+        box.server()
+        assert not stale.exists() and live.exists()  # only dead controllers' directories go
+        template = box.server().template
+    finally:
+        box.close()
+        live.rmdir()
+    assert not os.path.exists(template)
 
 
 def test_an_unavailable_fork_server_is_a_clear_error(monkeypatch):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 # Thread pools of numeric libraries: one thread each, so a candidate's
@@ -57,3 +58,20 @@ def clean_env(workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str
             raise ValueError(f"invalid environment variable name or value: {key!r}")
         env[key] = value
     return env
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """A fresh temporary directory named after this process, so that `remove_stale` can
+    tell, after a crash or SIGKILL, that nobody uses it any more."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def remove_stale(prefix: str, remove: Callable[[Path], None]) -> None:
+    """`remove` every `owned_tempdir(prefix)` directory whose process no longer exists."""
+    for d in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = d.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                remove(d)
+            except OSError:
+                pass

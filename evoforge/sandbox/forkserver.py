@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import syscalls
-from .env import clean_env
+from .env import clean_env, owned_tempdir, remove_stale
 from .result import SandboxError
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,16 @@ class WarmPopen:
             self._ended.set()
 
 
+TEMPLATE_PREFIX = "evoforge-zygote-"
+
+
 class ForkServer:
     """A running zygote: `spawn()` forks one sandboxed run from it."""
 
     def __init__(self, *, read: Sequence[str], hide: Sequence[str], network: bool, preload: Sequence[str],
                  system: Sequence[str], etc: Sequence[str]):
-        self.template = tempfile.mkdtemp(prefix="evoforge-zygote-")
+        remove_stale(TEMPLATE_PREFIX, Path.rmdir)  # templates are empty on the host: rmdir, never more
+        self.template = str(owned_tempdir(TEMPLATE_PREFIX))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"fd": theirs.fileno(), "template": self.template, "read": list(read), "hide": list(hide),
                "network": network, "preload": list(preload), "system": list(system), "etc": list(etc),

@@ -339,6 +339,11 @@ def main() -> None:
 
     gc.freeze()  # what is imported now is never collected: a run's garbage collector leaves those pages shared
     serve(sock, root)
+    try:  # the controller is gone (maybe killed): the template's host directory goes with the server
+        sc.umount(root, sc.MNT_DETACH)
+        os.rmdir(root)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
