@@ -3,8 +3,12 @@
     python bench/local_model.py --examples bin_packing circle_packing --seeds 0 1 2 --iterations 20
 
 Each (example, seed) is a real `evoforge run ... --model local` (the same engine,
-prompts and sandbox a user gets).  From each run's database it reports:
-- runnable rate: proposals whose reply gave an edit that evaluated as valid, over all proposals;
+prompts and sandbox a user gets).  From each run's database it reports, over all replies:
+- runnable: the reply gave a new program (the edit applied and changed it) that ran to the
+  end under the evaluator and got its verdict: a valid score, or its output rejected by the
+  scorer (`invalid`: e.g. a NaN priority).  Not runnable: no usable edit, a copy of the
+  parent, and programs that raised, crashed, or hit a limit (time, memory, ...);
+- valid: the stricter share whose program also scored as valid;
 - whether and when (iteration, seconds from the start) the best score first beat the initial program.
 Results go to bench/results/local_model.json and a Markdown table on stdout.
 """
@@ -24,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure(run_dir: Path) -> dict:
     con = sqlite3.connect(f"file:{run_dir / 'evoforge.db'}?mode=ro", uri=True)
-    props = con.execute("SELECT p.outcome, p.error, g.valid, p.edit_mode FROM proposals p "
+    props = con.execute("SELECT p.outcome, p.error, g.valid, g.failure_kind FROM proposals p "
                         "LEFT JOIN programs g ON g.id = p.program_id").fetchall()
     initial = con.execute("SELECT score, created_at FROM programs WHERE iteration = 0 ORDER BY id LIMIT 1").fetchone()
     direction = json.loads(con.execute("SELECT value FROM meta WHERE key = 'objective'").fetchone()[0])["direction"]
@@ -34,14 +38,16 @@ def measure(run_dir: Path) -> dict:
     best = con.execute(f"SELECT {'MAX' if sign > 0 else 'MIN'}(score) FROM programs WHERE valid = 1").fetchone()[0]
     tokens = con.execute("SELECT SUM(completion_tokens), SUM(latency_s) FROM proposals").fetchone()
     con.close()
-    runnable = sum(1 for o, _e, v, _m in props if o == "evaluated" and v)
+    valid = sum(1 for o, _e, v, _k in props if o == "evaluated" and v)
+    ran = sum(1 for o, _e, v, k in props if o == "evaluated" and (v or k == "invalid"))
     reasons: dict[str, int] = {}
-    for o, e, v, _m in props:
+    for o, e, v, k in props:
         if not (o == "evaluated" and v):
-            key = (e or "invalid").split(":", 1)[0] if o != "evaluated" else "invalid_candidate"
+            key = (e or "?").split(":", 1)[0] if o != "evaluated" else f"candidate_{k}"
             reasons[key] = reasons.get(key, 0) + 1
-    return {"proposals": len(props), "runnable": runnable, "rate": runnable / max(len(props), 1),
-            "not_runnable": reasons, "initial_score": initial[0], "best_score": best,
+    return {"proposals": len(props), "runnable": ran, "rate": ran / max(len(props), 1), "valid": valid,
+            "valid_rate": valid / max(len(props), 1),
+            "not_valid": reasons, "initial_score": initial[0], "best_score": best,
             "improved": better is not None, "first_improvement_iteration": better[0] if better else None,
             "first_improvement_s": round(better[1] - initial[1], 1) if better else None,
             "completion_tokens": tokens[0], "llm_seconds": round(tokens[1] or 0, 1)}
@@ -79,15 +85,19 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     (out.parent / "local_model.json").write_text(json.dumps(rows, indent=1))
-    print("| example | seed | runnable | initial | best | first improvement (iteration, s) | wall s | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| example | seed | runnable | valid | initial | best | first improvement (iteration, s) | wall s | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         imp = f"{r['first_improvement_iteration']}, {r['first_improvement_s']}" if r["improved"] else "none"
         print(f"| {r['example']} | {r['seed']} | {r['runnable']}/{r['proposals']} ({r['rate']:.0%}) | "
+              f"{r['valid']}/{r['proposals']} ({r['valid_rate']:.0%}) | "
               f"{r['initial_score']:.6g} | {r['best_score']:.6g} | {imp} | {r['wall_s']} | "
               f"{'-'.join(map(str, r['load_avg_start_end']))} |")
-    total = sum(r["runnable"] for r in rows), sum(r["proposals"] for r in rows)
-    print(f"\nrunnable overall: {total[0]}/{total[1]} ({total[0] / max(total[1], 1):.0%})")
+    n = max(sum(r["proposals"] for r in rows), 1)
+    for key in ("runnable", "valid"):
+        k = sum(r[key] for r in rows)
+        print(f"\n{key} overall: {k}/{n} ({k / n:.0%})", end="")
+    print()
     return 0
 
 

@@ -121,6 +121,13 @@ def _finish(parent: str, code: str, n: int, mode: str) -> EditOutcome:
     return EditOutcome(code, None, f"{n} change(s) applied", n, mode)
 
 
+def code_complete(reply: str) -> bool:
+    """True once `reply` holds a closed code fence that is not a SEARCH/REPLACE block: a
+    rewrite's code is complete, whatever the model would write after it (local models often
+    add paragraphs of explanation that cost seconds and are never read)."""
+    return any("<<<<<<< SEARCH" not in body and body.strip() for body in _FENCE.findall(reply))
+
+
 def _code_in(reply: str) -> str | None:
     fences = _FENCE.findall(reply.replace("\r\n", "\n"))
     if fences:
@@ -149,12 +156,25 @@ def _subsequence(short: list[str], long: list[str]) -> bool:
     return all(line in it for line in short)
 
 
+def _one_marker_body(code_text: str) -> str:
+    """A reply with one lone marker line (small models often copy the block's first or last line
+    along with its body): the code on the block's side of it; other replies unchanged."""
+    lines = code_text.splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if START in line or END in line]
+    if len(marks) != 1:
+        return code_text
+    i = marks[0]
+    return "".join(lines[:i]) if END in lines[i] else "".join(lines[i + 1:])
+
+
 def apply_rewrite(parent: str, reply: str) -> EditOutcome:
     code_text = _code_in(reply)
     if code_text is None:
         return _fail("no_edit", "the reply contains no code", "rewrite")
     parent = parent.replace("\r\n", "\n")
     blocks = find_blocks(parent)
+    if len(blocks) == 1:
+        code_text = _one_marker_body(code_text)
     if START in code_text or END in code_text:
         try:
             new_blocks = find_blocks(code_text)

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from .config import ModelConfig
+from .edit import code_complete
 from .llm import Completion, EndpointUnavailable, LLMError
 
 log = logging.getLogger("evoforge.local_model")
@@ -138,6 +139,30 @@ def model_path(name: str) -> tuple[Path, bool]:
     return path, False
 
 
+class _EndAfterCode:
+    """A llama.cpp logits processor that ends the reply (only end-of-text may follow) once it
+    holds a complete code fence (`edit.code_complete`): at ~17 tokens/s the explanations a
+    small model writes after its code cost 10-20 s per reply, and nothing reads them."""
+
+    def __init__(self, llm):
+        import numpy
+
+        self.llm, self.start, self.done, self.inf = llm, None, False, numpy.inf
+
+    def __call__(self, input_ids, scores):
+        if self.start is None:  # the first call sees the prompt alone
+            self.start = len(input_ids)
+        elif not self.done and b"`" in self.llm.detokenize([int(input_ids[-1])]):
+            text = self.llm.detokenize([int(t) for t in input_ids[self.start:]]).decode("utf-8", "replace")
+            self.done = code_complete(text + "\n")
+        if self.done:
+            eos = self.llm.token_eos()
+            keep = scores[eos]
+            scores[:] = -self.inf
+            scores[eos] = keep
+        return scores
+
+
 class LocalBackend:
     """One llama.cpp model in this process; requests are served one at a time."""
 
@@ -166,7 +191,8 @@ class LocalBackend:
             t0 = time.monotonic()
             try:
                 out = llm.create_chat_completion(messages=messages, temperature=temperature,
-                                                 max_tokens=max_tokens, seed=seed)
+                                                 max_tokens=max_tokens, seed=seed,
+                                                 logits_processor=[_EndAfterCode(llm)])
             except ValueError as err:  # e.g. the prompt exceeds the context window
                 raise LLMError(f"{self.name}: {err}") from None
             latency = time.monotonic() - t0

@@ -86,3 +86,21 @@ def test_rewrite_that_leaves_out_unchanged_outside_code_is_accepted():
     head = P[:P.index("# EVOLVE-BLOCK-END")] + "# EVOLVE-BLOCK-END\n"
     out = apply_reply(P, "```python\n" + head.replace("return 2", "return 5") + "```", "rewrite")
     assert out.error is None and out.code == P.replace("return 2", "return 5")  # the tail is the parent's
+
+
+def test_code_complete_once_a_fence_closes_that_is_not_a_diff():
+    from evoforge.edit import code_complete
+
+    assert not code_complete("I will use best fit.\n```python\ndef f(x):\n    return x\n")  # still open
+    assert code_complete("I will use best fit.\n```python\ndef f(x):\n    return x\n```")
+    assert not code_complete("```python\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```\n")  # more may come
+    assert not code_complete("```\n```\n")  # an empty fence is not code
+
+
+def test_rewrite_with_one_lone_marker_line_is_the_body():
+    end_only = apply_reply(P, "```python\ndef f(a):\n    return 5\n# EVOLVE-BLOCK-END\n\nprint(f(1))\n```", "rewrite")
+    assert end_only.error is None and "return 5" in end_only.code and outside_text(end_only.code) == outside_text(P)
+    start_only = apply_reply(P, "```python\nimport x\n\n# EVOLVE-BLOCK-START\ndef f(a):\n    return 6\n```", "rewrite")
+    assert start_only.error is None and "return 6" in start_only.code and start_only.code.count("import x") == 1
+    two = apply_reply(P, "```python\n# EVOLVE-BLOCK-END\ndef f(a):\n    return 6\n# EVOLVE-BLOCK-END\n```", "rewrite")
+    assert two.error == "bad_blocks"  # two markers that do not pair up: still refused, with the reason

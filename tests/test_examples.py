@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -262,6 +263,7 @@ def test_bin_packing_through_evaluator(bin_eval, packing):
         "bools": _bin_program("    return bins == bins.min()"),
         "complex": _bin_program("    return -np.arange(len(bins)) + 0j"),
         "scalar": _bin_program("    return 1.0"),
+        "new_bin_always": _bin_program("    return np.arange(len(bins), dtype=float)"),  # the last is the unused bin
     }
     res = _evaluate_all(bin_eval, codes)
     first = res["initial"]
@@ -276,6 +278,10 @@ def test_bin_packing_through_evaluator(bin_eval, packing):
     # One number is the same priority for every bin (as FunSearch's argmax reads it): ties go to
     # the first bin, so it packs exactly like first fit.
     assert res["scalar"].valid and res["scalar"].metrics["combined_score"] == first.metrics["combined_score"]
+    hopeless = res["new_bin_always"]  # a bin per item: stopped early with the reason, not a timeout
+    assert not hopeless.valid and hopeless.failure_kind == R.INVALID and "lower bound" in hopeless.error
+    done, total = map(int, re.search(r"first (\d+) of (\d+) items", hopeless.error).groups())
+    assert done < total
     for name, fragment in (("nan", "is nan"), ("wrong_length", "priorities has shape (2,), expected shape (1,)"), ("bools", "booleans"),
                            ("complex", "complex")):
         result = res[name]

@@ -91,3 +91,27 @@ def test_two_real_iterations_with_the_local_model(tiny_problem, tmp_path):
     assert proc.returncode == 0, proc.stderr
     status = json.loads(evoforge_cli("status", str(out), "--json", check=True).stdout)
     assert status["n_proposals"] == 2 and status["models"]["local"]["completion_tokens"] > 0
+
+
+class _BytesTokenizer:
+    """A stand-in for llama.cpp's tokenizer: one token per byte, 256 = end of text."""
+
+    def detokenize(self, ids):
+        return bytes(i for i in ids if i < 256)
+
+    def token_eos(self):
+        return 256
+
+
+def test_generation_ends_once_the_code_fence_closes():
+    import numpy as np
+
+    tok = _BytesTokenizer()
+    stop = lm._EndAfterCode(tok)
+    prompt = list(b"<prompt with ``` fences in it>")
+    reply = b"Best fit.\n```python\ndef f():\n    return 1\n```"
+    seen = []
+    for n in range(len(reply) + 1):
+        scores = stop(np.array(prompt + list(reply[:n])), np.zeros(257))
+        seen.append(bool(np.isneginf(scores[:256]).all() and scores[256] == 0))
+    assert seen == [False] * len(reply) + [True]  # free until the closing fence, then only end-of-text

@@ -140,24 +140,32 @@ class OnlinePacking:
 
 
 def pack_all(instances: Sequence[Instance], priorities: Callable[[list[tuple[int, np.ndarray]]], list],
-             unused_bins: int | None = 1) -> list[int]:
+             unused_bins: int | None = 1, give_up: float | None = None) -> list[int]:
     """Pack all instances in lockstep; return the number of bins each used.
 
     `priorities` gets one (item, bins) request per unfinished instance and must
     return one priority array per request: one round trip per step, whatever
     the number of instances (``candidate.call_many`` fits).  Raises ScoreError
-    for an invalid priority array.
+    for an invalid priority array, and, with `give_up`, as soon as an instance
+    uses more than `give_up` times its lower bound of bins: such a heuristic
+    opens about a bin per item, and every bin that still fits is offered to each
+    later call, so it would otherwise end in a timeout instead of a verdict.
     """
     packs = [OnlinePacking(inst, unused_bins) for inst in instances]
-    active = [p for p in packs if not p.done]
+    caps = [None if give_up is None else give_up * l1_bound(p.items, p.instance.capacity) for p in packs]
+    active = [(p, cap) for p, cap in zip(packs, caps) if not p.done]
     while active:
-        requests = [p.request() for p in active]
+        requests = [p.request() for p, _ in active]
         answers = priorities(requests)
         if len(answers) != len(requests):
             raise ScoreError(f"expected {len(requests)} priority arrays, got {len(answers)}")
-        for p, answer in zip(active, answers):
+        for (p, cap), answer in zip(active, answers):
             p.place(answer)
-        active = [p for p in active if not p.done]
+            if cap is not None and p.bins_used > cap:
+                raise ScoreError(f"instance {p.instance.name}: {p.bins_used} bins used for the first {p.pos} of "
+                                 f"{len(p.items)} items, more than {give_up:g} x the lower bound for all of them "
+                                 f"({cap / give_up:.0f}): stopped; this priority opens new bins far too often")
+        active = [(p, cap) for p, cap in active if not p.done]
     return [p.bins_used for p in packs]
 
 
@@ -169,6 +177,9 @@ def pack(instance: Instance, priority: Callable[[int, np.ndarray], Any], unused_
 # The instances both bin-packing problems score on (fixed seeds: every candidate sees the same ones).
 OR_COUNT, OR_ITEMS, OR_SEED = 5, 500, 3
 WEIBULL_COUNT, WEIBULL_ITEMS, WEIBULL_SEED = 5, 5000, 5
+
+
+GIVE_UP = 2.0  # a candidate using twice the lower bound of bins (first fit: 1.05 x) is stopped
 
 
 def default_families() -> dict[str, list[Instance]]:
@@ -183,7 +194,7 @@ def score_priority(candidate, families: dict[str, list[Instance]], unused_bins: 
     Raises ScoreError for an invalid priority answer.
     """
     instances = [inst for insts in families.values() for inst in insts]
-    used = pack_all(instances, lambda reqs: candidate.call_many("priority", reqs), unused_bins)
+    used = pack_all(instances, lambda reqs: candidate.call_many("priority", reqs), unused_bins, GIVE_UP)
     metrics: dict[str, float] = {}
     lines, pos = [], 0
     for name, insts in families.items():
