@@ -156,15 +156,32 @@ def _subsequence(short: list[str], long: list[str]) -> bool:
     return all(line in it for line in short)
 
 
-def _one_marker_body(code_text: str) -> str:
-    """A reply with one lone marker line (small models often copy the block's first or last line
-    along with its body): the code on the block's side of it; other replies unchanged."""
+def _repair_markers(code_text: str) -> str:
+    """Marker slips small models make when the program has one block: a lone marker line
+    copied with the body (the code on the block's side of it is the body), or the block
+    closed early with more of it after (START, END, ..., END: inner END lines dropped).
+    Other replies unchanged."""
     lines = code_text.splitlines(keepends=True)
     marks = [i for i, line in enumerate(lines) if START in line or END in line]
-    if len(marks) != 1:
-        return code_text
-    i = marks[0]
-    return "".join(lines[:i]) if END in lines[i] else "".join(lines[i + 1:])
+    if len(marks) == 1:
+        i = marks[0]
+        return "".join(lines[:i]) if END in lines[i] else "".join(lines[i + 1:])
+    if len(marks) > 2 and START in lines[marks[0]] and all(END in lines[i] and START not in lines[i] for i in marks[1:]):
+        return "".join(line for i, line in enumerate(lines) if i not in marks[1:-1])
+    return code_text
+
+
+_IMPORT = re.compile(r"^(import [\w., ]+|from [\w.]+ import [\w., ]+)(\s+as \w+)?\s*(#.*)?$")
+
+
+def _new_imports(out_new: list[str], out_old: list[str]) -> list[str] | None:
+    """The import lines a whole-program reply added outside the blocks, if that is all it
+    changed there (models add the import their new code needs at the top); else None."""
+    added = [l for l in out_new if l not in out_old]
+    if not added or not all(_IMPORT.match(l) for l in added):
+        return None
+    rest = [l for l in out_new if l in out_old]
+    return added if rest == out_old or _subsequence(rest, out_old) else None
 
 
 def apply_rewrite(parent: str, reply: str) -> EditOutcome:
@@ -174,7 +191,7 @@ def apply_rewrite(parent: str, reply: str) -> EditOutcome:
     parent = parent.replace("\r\n", "\n")
     blocks = find_blocks(parent)
     if len(blocks) == 1:
-        code_text = _one_marker_body(code_text)
+        code_text = _repair_markers(code_text)
     if START in code_text or END in code_text:
         try:
             new_blocks = find_blocks(code_text)
@@ -185,9 +202,13 @@ def apply_rewrite(parent: str, reply: str) -> EditOutcome:
         out_new, out_old = _squash(outside_text(code_text)), _squash(outside_text(parent))
         # Only the markers given back (no surrounding program): fine. A whole program: outside must match,
         # except that unchanged outside lines may be left out (small models often stop after the last block).
-        if len(out_new) > 2 * len(blocks) and out_new != out_old and not _subsequence(out_new, out_old):
-            return _fail("outside_blocks", "the rewritten program changes code outside the EVOLVE blocks", "rewrite")
         bodies = [b.body for b in new_blocks]
+        if len(out_new) > 2 * len(blocks) and out_new != out_old and not _subsequence(out_new, out_old):
+            imports = _new_imports(out_new, out_old)
+            if imports is None:
+                return _fail("outside_blocks", "the rewritten program changes code outside the EVOLVE blocks", "rewrite")
+            indent = _base_indent(bodies[0])  # the first block gets them: same module, same names
+            bodies[0] = "".join(f"{indent}{l.strip()}\n" for l in imports) + bodies[0]
     elif len(blocks) == 1:
         body = code_text if code_text.endswith("\n") else code_text + "\n"
         out_old = _squash(outside_text(parent))

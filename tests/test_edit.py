@@ -104,3 +104,24 @@ def test_rewrite_with_one_lone_marker_line_is_the_body():
     assert start_only.error is None and "return 6" in start_only.code and start_only.code.count("import x") == 1
     two = apply_reply(P, "```python\n# EVOLVE-BLOCK-END\ndef f(a):\n    return 6\n# EVOLVE-BLOCK-END\n```", "rewrite")
     assert two.error == "bad_blocks"  # two markers that do not pair up: still refused, with the reason
+
+
+def test_rewrite_that_adds_imports_outside_moves_them_into_the_block():
+    whole = P.replace("import x\n", "import x\nfrom math import sqrt\nimport random as rnd\n").replace(
+        "return 2", "return sqrt(rnd.random())")
+    out = apply_reply(P, "```python\n" + whole + "```", "rewrite")
+    assert out.error is None, out.detail
+    assert outside_text(out.code) == outside_text(P)  # outside the block: byte-identical
+    body = find_blocks(out.code)[0].body
+    assert body.startswith("from math import sqrt\nimport random as rnd\ndef f(a):") and "sqrt(rnd.random())" in body
+    other = P.replace("print(f(1))", "print(f(2))").replace("return 2", "return 3")
+    assert apply_reply(P, "```python\n" + other + "```", "rewrite").error == "outside_blocks"  # not only imports
+
+
+def test_rewrite_that_closes_its_block_early_keeps_all_of_it():
+    reply = ("```python\nimport x\n\n# EVOLVE-BLOCK-START\ndef f(a):\n    return g(a)\n# EVOLVE-BLOCK-END\n\n"
+             "def g(a):\n    return 9\n# EVOLVE-BLOCK-END\n\nprint(f(1))\n```")
+    out = apply_reply(P, reply, "rewrite")
+    assert out.error is None, out.detail
+    body = find_blocks(out.code)[0].body
+    assert "return g(a)" in body and "def g(a):" in body and out.code.count("EVOLVE-BLOCK-END") == 1
