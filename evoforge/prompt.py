@@ -32,7 +32,8 @@ Only edit code between EVOLVE-BLOCK-START and EVOLVE-BLOCK-END. The SEARCH part 
 match the current program exactly (including indentation). Explain your idea in one
 sentence before the blocks."""
 
-REWRITE_FORMAT_ONE = """Reply with the complete new code of the EVOLVE block (everything between the
+REWRITE_FORMAT_ONE = """First write one sentence: what you will change, and why it should score better.
+Then give the complete new code of the EVOLVE block (everything between the
 EVOLVE-BLOCK-START and EVOLVE-BLOCK-END lines, without those marker lines) in a single
 ```{lang} code fence. Keep every function name and signature the rest of the program uses,
 and return the same kind of value (type, length, shape) as the current program does.
