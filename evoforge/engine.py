@@ -200,7 +200,8 @@ class Engine:
                                                       if p != plan.second_parent_id],
             mode=mode, n_blocks=self.n_blocks, config=self.config.prompt, instruction=plan.instruction,
             second_parent=None if second is None else self._shown(second),
-            objectives=[(o.metric, o.direction == "maximize") for o in self.config.search.objectives])
+            objectives=[(o.metric, o.direction == "maximize") for o in self.config.search.objectives],
+            packages=self.problem.packages)
         for attempt in range(self.strategies.attempts):  # > 1 only with novelty rejection: resample duplicates
             proposal = ProposalRecord(id=None, iteration=i, island=island, parent_id=parent.id,
                                       second_parent_id=plan.second_parent_id, model=None, edit_mode=mode,

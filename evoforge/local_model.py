@@ -139,15 +139,34 @@ def model_path(name: str) -> tuple[Path, bool]:
     return path, False
 
 
-class _EndAfterCode:
-    """A llama.cpp logits processor that ends the reply (only end-of-text may follow) once it
-    holds a complete code fence (`edit.code_complete`): at ~17 tokens/s the explanations a
-    small model writes after its code cost 10-20 s per reply, and nothing reads them."""
+class _ShapeReply:
+    """A llama.cpp logits processor that holds a reply to the shape the edit stage reads.
+
+    - It ends the reply (only end-of-text may follow) once it holds a complete code fence
+      (`edit.code_complete`): at ~17 tokens/s the explanations a small model writes after its
+      code cost 10-20 s per reply, and nothing reads them.
+    - A reply that would end before any code (the model describes its idea and stops: about
+      1 reply in 10 here) gets a code fence opened instead, and the model writes the code.
+    """
 
     def __init__(self, llm):
         import numpy
 
         self.llm, self.start, self.done, self.inf = llm, None, False, numpy.inf
+        self.eos = llm.token_eos()
+        self.ends = sorted({self.eos, *self._ids(b"<|endoftext|>", special=True)})
+        self.forced: list[int] = []
+        self.has_code = False
+
+    def _ids(self, text: bytes, special: bool = False) -> list[int]:
+        tokenize = getattr(self.llm, "tokenize", None)
+        return list(tokenize(text, add_bos=False, special=special)) if tokenize else []
+
+    def _only(self, scores, token: int):
+        keep = scores[token]
+        scores[:] = -self.inf
+        scores[token] = keep if keep > -self.inf else 0.0
+        return scores
 
     def __call__(self, input_ids, scores):
         if self.start is None:  # the first call sees the prompt alone
@@ -155,11 +174,17 @@ class _EndAfterCode:
         elif not self.done and b"`" in self.llm.detokenize([int(input_ids[-1])]):
             text = self.llm.detokenize([int(t) for t in input_ids[self.start:]]).decode("utf-8", "replace")
             self.done = code_complete(text + "\n")
+            self.has_code = self.has_code or "```" in text or "<<<<<<< SEARCH" in text
         if self.done:
-            eos = self.llm.token_eos()
-            keep = scores[eos]
-            scores[:] = -self.inf
-            scores[eos] = keep
+            return self._only(scores, self.eos)
+        if self.forced:
+            return self._only(scores, self.forced.pop(0))
+        if not self.has_code:
+            if int(scores.argmax()) in self.ends:
+                self.forced = self._ids(b"\n\n```")
+                if self.forced:
+                    return self._only(scores, self.forced.pop(0))
+            scores[self.ends] = -self.inf
         return scores
 
 
@@ -192,7 +217,7 @@ class LocalBackend:
             try:
                 out = llm.create_chat_completion(messages=messages, temperature=temperature,
                                                  max_tokens=max_tokens, seed=seed,
-                                                 logits_processor=[_EndAfterCode(llm)])
+                                                 logits_processor=[_ShapeReply(llm)])
             except ValueError as err:  # e.g. the prompt exceeds the context window
                 raise LLMError(f"{self.name}: {err}") from None
             latency = time.monotonic() - t0

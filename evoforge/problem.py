@@ -12,6 +12,7 @@ broken evaluator is reported by the evaluation check, not by the loader.
 from __future__ import annotations
 
 import ast
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +63,7 @@ class ProblemSpec(BaseModel):
     proven_bound: float | None = None
     grants: list[str] = Field(default_factory=list, description="Paths (relative to the problem) the candidate may read.")
     network: bool = False
+    packages: list[str] | None = Field(None, description="Third-party Python packages a candidate may import (e.g. [numpy, scipy]). The prompt names those installed here and says nothing else can be imported, so that models do not reach for packages that are not there; a listed package that is not installed is a load warning.")
     config: dict[str, Any] = Field(default_factory=dict, description="Run-config defaults for this problem (same schema as --config).")
     rubric: RubricSpec | None = Field(None, description="LLM-judged rubric: weighted criteria graded after a candidate passes the evaluator; adds the metrics `rubric_score` and `rubric_<name>` (docs/features.md, \"Rubric judges\").")
 
@@ -88,6 +90,7 @@ class Problem:
     proven_bound: float | None = None
     run_config: dict[str, Any] = field(default_factory=dict)  # defaults for the run Config
     warnings: list[str] = field(default_factory=list)
+    packages: list[str] | None = None  # importable third-party packages named in the prompt (None: not declared)
     rubric: RubricSpec | None = None  # graded by the LLM judge in the controller (judge.py)
 
     @property
@@ -114,6 +117,14 @@ def _top_level_functions(path: Path) -> set[str]:
     except SyntaxError as err:
         raise ProblemError(f"evaluator {path.name} has a syntax error at line {err.lineno}: {err.msg}") from None
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _installed(package: str) -> bool:
+    """Whether `package` can be imported here, found without importing (running) it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _description(root: Path) -> str:
@@ -210,6 +221,10 @@ def _apply_native(problem: Problem, path: Path) -> None:
     problem.best_known, problem.best_known_source = spec.best_known, spec.best_known_source
     problem.proven_bound = spec.proven_bound
     problem.run_config = spec.config
+    if spec.packages is not None:
+        problem.packages = [name for name in spec.packages if _installed(name)]
+        problem.warnings += [f"{path.name}: package {name} is not installed here; the prompt will not offer it"
+                             for name in spec.packages if name not in problem.packages]
     for g in spec.grants:
         p = (problem.root / g).resolve()
         if not p.exists():

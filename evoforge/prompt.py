@@ -9,6 +9,7 @@ reliably than the diff format, so the rewrite request is deliberately simple.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -100,16 +101,20 @@ def build_messages(
     instruction: str | None = None,
     second_parent: Shown | None = None,
     objectives: Sequence[tuple[str, bool]] = (),
+    packages: Sequence[str] | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages asking for a `mode` ("diff" or "rewrite") edit of `parent`.
 
     `objectives` are the (metric, maximize) pairs of multi-objective search (``search.objectives``):
-    the prompt then names every one with its direction and shows each program's value of each."""
+    the prompt then names every one with its direction and shows each program's value of each.
+    `packages`, when the problem declares them, are the only third-party modules the prompt offers."""
     lang = language if language not in ("text", "markdown") else ""
     goal = "maximise" if direction == "maximize" else "minimise"
     parts = []
     if description.strip():
         parts.append("# Problem\n" + description.strip())
+    if packages is not None:
+        parts.append(environment_section(language, packages))
     pareto: list[tuple[str, bool]] = []
     for metric, maximize in objectives:  # `score` is the problem's objective under another name
         metric = objective if metric == "score" else metric
@@ -150,6 +155,14 @@ def build_messages(
         {"role": "system", "content": config.system_message or DEFAULT_SYSTEM},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
+
+
+def environment_section(language: str, packages: Sequence[str]) -> str:
+    """What the candidate can import: small models otherwise import packages that are not installed."""
+    where = f"{language} with the standard library" if language != "python" else \
+        f"Python {sys.version_info.major}.{sys.version_info.minor} with the standard library"
+    extra = f" and only these packages: {', '.join(packages)}" if packages else " only"
+    return f"# Environment\nThe program runs under {where}{extra}. Nothing else can be imported."
 
 
 def objectives_section(objective: str, direction: str, pareto: Sequence[tuple[str, bool]]) -> str:

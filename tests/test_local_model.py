@@ -102,12 +102,15 @@ class _BytesTokenizer:
     def token_eos(self):
         return 256
 
+    def tokenize(self, text, add_bos=False, special=False):
+        return [256] if special and text == b"<|endoftext|>" else list(text)
+
 
 def test_generation_ends_once_the_code_fence_closes():
     import numpy as np
 
     tok = _BytesTokenizer()
-    stop = lm._EndAfterCode(tok)
+    stop = lm._ShapeReply(tok)
     prompt = list(b"<prompt with ``` fences in it>")
     reply = b"Best fit.\n```python\ndef f():\n    return 1\n```"
     seen = []
@@ -115,3 +118,30 @@ def test_generation_ends_once_the_code_fence_closes():
         scores = stop(np.array(prompt + list(reply[:n])), np.zeros(257))
         seen.append(bool(np.isneginf(scores[:256]).all() and scores[256] == 0))
     assert seen == [False] * len(reply) + [True]  # free until the closing fence, then only end-of-text
+
+
+def test_a_reply_that_would_end_before_any_code_gets_a_code_fence_instead():
+    import numpy as np
+
+    tok = _BytesTokenizer()
+    shape = lm._ShapeReply(tok)
+    ids = list(b"<prompt>")
+    wants_end = np.zeros(257)
+    wants_end[256] = 5.0  # the model would end here
+    first = shape(np.array(ids), np.zeros(257))  # the first call sees the prompt alone
+    assert np.isneginf(first[256]) and not np.isneginf(first[:256]).any(), "no end before any code"
+    ids += list(b"I will use best fit.")
+    forced = []
+    for _ in range(5):
+        scores = shape(np.array(ids), wants_end.copy())
+        token = int(scores.argmax())
+        assert np.isneginf(np.delete(scores, token)).all(), "one token is forced at a time"
+        forced.append(token)
+        ids.append(token)
+    assert bytes(forced) == b"\n\n```", "the fence is opened instead of ending"
+    free = shape(np.array(ids), np.zeros(257))
+    assert not np.isneginf(free[:256]).any(), "then the model writes the code itself"
+    ids += list(b"python\nx = 1\n")
+    ids += list(b"```")
+    scores = shape(np.array(ids), np.zeros(257))
+    assert np.isneginf(scores[:256]).all() and scores[256] == 0, "the closed fence ends the reply"

@@ -26,6 +26,19 @@ def test_native_hardened(tmp_path):
     assert p.fitness(1.0) == -1.0 and p.language == "python"
 
 
+def test_declared_packages_keep_the_installed_ones_and_warn_about_the_rest(tmp_path):
+    d = _write(tmp_path / "p", {
+        "initial_program.py": PROGRAM,
+        "evaluator.py": "def score(candidate):\n    return {'combined_score': 1.0}\n",
+        "problem.yaml": "packages: [numpy, no_such_package_xyz]\n",
+    })
+    p = load_problem(d)
+    assert p.packages == ["numpy"]
+    assert any("no_such_package_xyz is not installed" in w for w in p.warnings)
+    (d / "problem.yaml").write_text("name: x\n")
+    assert load_problem(d).packages is None
+
+
 def test_openevolve_layout_maps_config_and_warns_once_per_ignored_key(tmp_path):
     d = _write(tmp_path / "oe", {
         "initial_program.py": PROGRAM,

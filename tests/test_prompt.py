@@ -76,3 +76,11 @@ def test_objectives_without_the_main_metric_and_score_alias():
     assert "# Inspiration 1 (combined_score = 2; runtime = 0.7)" in user
     # a single objective (no search.objectives): the prompt is as before
     assert "# Objective\nmaximise the metric `combined_score`." in _msgs("diff")[1]["content"]
+
+
+def test_declared_packages_are_the_only_ones_offered():
+    user = _msgs("rewrite", packages=["numpy", "scipy"])[1]["content"]
+    env = user[user.index("# Environment"):].split("\n\n")[0]
+    assert "only these packages: numpy, scipy" in env and "Nothing else can be imported" in env
+    assert "packages" not in _msgs("rewrite", packages=[])[1]["content"].split("# Environment")[1].split("\n\n")[0]
+    assert "# Environment" not in _msgs("rewrite")[1]["content"], "problems that declare nothing get no claim"
