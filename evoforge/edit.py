@@ -184,6 +184,38 @@ def _new_imports(out_new: list[str], out_old: list[str]) -> list[str] | None:
     return added if rest == out_old or _subsequence(rest, out_old) else None
 
 
+def _sides(code: str) -> tuple[list[str], list[str]]:
+    """The raw lines before the first block and after the last one."""
+    lines, blocks = code.splitlines(keepends=True), find_blocks(code)
+    return lines[: blocks[0].start], lines[blocks[-1].end + 1:]
+
+
+def _added_tail(new_after: list[str], old_after: list[str]) -> str | None:
+    """The code a whole-program reply added after the block (models often define their new
+    helpers there), if it is one stretch and all the rest after the block is kept as it was."""
+    old = set(_squash("".join(old_after)))
+    added = [i for i, line in enumerate(new_after) if line.strip() and line.rstrip() not in old]
+    if not added:
+        return ""
+    chunk = new_after[added[0]: added[-1] + 1]
+    if any(line.strip() and line.rstrip() in old for line in chunk):
+        return None
+    rest = _squash("".join(new_after[: added[0]] + new_after[added[-1] + 1:]))
+    # All of the old code stays (else a changed line would pass for an added one).
+    return "".join(chunk) if rest == _squash("".join(old_after)) else None
+
+
+def _moved_in(code_text: str, parent: str) -> tuple[list[str], str] | None:
+    """For a one-block program: (imports added before the block, code added after it) when
+    a whole-program reply changed nothing else outside; both move into the block (same
+    module, same names).  None when it changed more."""
+    (new_before, new_after), (old_before, old_after) = _sides(code_text), _sides(parent)
+    before_new, before_old = _squash("".join(new_before)), _squash("".join(old_before))
+    imports = [] if _subsequence(before_new, before_old) else _new_imports(before_new, before_old)
+    tail = _added_tail(new_after, old_after)
+    return None if imports is None or tail is None else (imports, tail)
+
+
 def apply_rewrite(parent: str, reply: str) -> EditOutcome:
     code_text = _code_in(reply)
     if code_text is None:
@@ -204,11 +236,16 @@ def apply_rewrite(parent: str, reply: str) -> EditOutcome:
         # except that unchanged outside lines may be left out (small models often stop after the last block).
         bodies = [b.body for b in new_blocks]
         if len(out_new) > 2 * len(blocks) and out_new != out_old and not _subsequence(out_new, out_old):
-            imports = _new_imports(out_new, out_old)
+            moved = _moved_in(code_text, parent) if len(blocks) == 1 else None
+            imports, tail = moved if moved is not None else (_new_imports(out_new, out_old), "")
             if imports is None:
                 return _fail("outside_blocks", "the rewritten program changes code outside the EVOLVE blocks", "rewrite")
             indent = _base_indent(bodies[0])  # the first block gets them: same module, same names
             bodies[0] = "".join(f"{indent}{l.strip()}\n" for l in imports) + bodies[0]
+            if tail.strip() and indent:  # code at the top level cannot move into an indented block
+                return _fail("outside_blocks", "the rewritten program adds code outside the EVOLVE block", "rewrite")
+            if tail.strip():
+                bodies[0] = bodies[0].rstrip("\n") + "\n\n" + tail.rstrip("\n") + "\n"
     elif len(blocks) == 1:
         body = code_text if code_text.endswith("\n") else code_text + "\n"
         out_old = _squash(outside_text(parent))

@@ -33,12 +33,12 @@ Only edit code between EVOLVE-BLOCK-START and EVOLVE-BLOCK-END. The SEARCH part 
 match the current program exactly (including indentation). Explain your idea in one
 sentence before the blocks."""
 
-REWRITE_FORMAT_ONE = """First write one sentence: what you will change, and why it should score better.
-Then give the complete new code of the EVOLVE block (everything between the
-EVOLVE-BLOCK-START and EVOLVE-BLOCK-END lines, without those marker lines) in a single
-```{lang} code fence. Keep every function name and signature the rest of the program uses,
-and return the same kind of value (type, length, shape) as the current program does.
-Do not write anything after the code fence."""
+REWRITE_FORMAT_ONE = """First write one sentence: the one concrete change you will make to what the code
+computes, and why it should score better. Then give the complete new code of the EVOLVE
+block (everything between the EVOLVE-BLOCK-START and EVOLVE-BLOCK-END lines, without those
+marker lines) in a single ```{lang} code fence. Keep every function name and signature the
+rest of the program uses, and return the same kind of value (type, length, shape) as the
+current program does. Define every helper you call. Do not write anything after the code fence."""
 
 REWRITE_FORMAT_MANY = """Reply with the complete new program in a single ```{lang} code fence, keeping every
 EVOLVE-BLOCK-START / EVOLVE-BLOCK-END marker line and leaving the code outside the blocks

@@ -125,3 +125,23 @@ def test_rewrite_that_closes_its_block_early_keeps_all_of_it():
     assert out.error is None, out.detail
     body = find_blocks(out.code)[0].body
     assert "return g(a)" in body and "def g(a):" in body and out.code.count("EVOLVE-BLOCK-END") == 1
+
+
+def test_rewrite_that_adds_helpers_after_the_block_moves_them_into_it():
+    helper = "\ndef g(a):\n    return a * 3\n"
+    whole = P.replace("return 2", "return g(a)").replace("# EVOLVE-BLOCK-END\n", "# EVOLVE-BLOCK-END\n" + helper)
+    out = apply_reply(P, "```python\nimport math\n" + whole + "```", "rewrite")
+    assert out.error is None, out.detail
+    assert outside_text(out.code) == outside_text(P)  # outside the block: byte-identical
+    body = find_blocks(out.code)[0].body
+    assert body.startswith("import math\ndef f(a):") and body.rstrip().endswith("return a * 3")
+    ns: dict = {}
+    exec(out.code.replace("import x\n", "").replace("print(f(1))", "result = f(0)"), ns)
+    assert ns["result"] == 0
+    changed = whole.replace("print(f(1))", "print(f(2))")  # an added helper and a changed line outside
+    assert apply_reply(P, "```python\n" + changed + "```", "rewrite").error == "outside_blocks"
+    split = whole.replace("print(f(1))", "print(f(1))\nh = 1")  # added code in two places
+    assert apply_reply(P, "```python\n" + split + "```", "rewrite").error == "outside_blocks"
+    nested = "class C:\n    # EVOLVE-BLOCK-START\n    def f(self):\n        return 1\n    # EVOLVE-BLOCK-END\n"
+    moved = nested.replace("return 1", "return g()") + "\ndef g():\n    return 2\n"
+    assert apply_reply(nested, "```python\n" + moved + "```", "rewrite").error == "outside_blocks"
