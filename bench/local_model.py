@@ -76,12 +76,13 @@ def main() -> int:
                 if proc.returncode != 0:
                     print(proc.stderr, file=sys.stderr)
                     return 1
-                wall = time.monotonic() - t0
-            else:
-                wall = None
-            load.append(round(os.getloadavg()[0], 1))  # other work on the machine slows the model down
-            row = {"example": example, "seed": seed, "wall_s": round(wall, 1) if wall else None,
-                   "load_avg_start_end": load, **measure(run_dir)}
+                load.append(round(os.getloadavg()[0], 1))  # other work on the machine slows the model down
+                (run_dir / "bench_wall.json").write_text(json.dumps(
+                    {"wall_s": round(time.monotonic() - t0, 1), "load_avg_start_end": load}))
+            # A rerun reuses finished runs (and their timing), so a long series can be resumed.
+            timing = json.loads((run_dir / "bench_wall.json").read_text()) if (run_dir / "bench_wall.json").exists() \
+                else {"wall_s": None, "load_avg_start_end": load}
+            row = {"example": example, "seed": seed, **timing, **measure(run_dir)}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     (out.parent / "local_model.json").write_text(json.dumps(rows, indent=1))

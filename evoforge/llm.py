@@ -71,9 +71,6 @@ class OpenAIBackend:
         key = m.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.base = base
         self.client = openai.AsyncOpenAI(base_url=base, api_key=key, timeout=m.timeout_s, max_retries=0)
-        from openai.types.chat import ChatCompletion
-
-        self._response_type = ChatCompletion
 
     async def complete(self, messages: list[dict], *, temperature: float, max_tokens: int) -> Completion:
         oa = self._openai
@@ -82,8 +79,9 @@ class OpenAIBackend:
             t0 = time.monotonic()
             try:
                 # The client's generic POST: same request, retries and errors as chat.completions.create,
-                # without its per-call transformation of typed params (about 1.4 ms CPU per call here).
-                resp = await self.client.post("/chat/completions", cast_to=self._response_type, body={
+                # without its per-call transformation of typed params (about 1.4 ms CPU per call here);
+                # cast_to=object returns the decoded JSON instead of building typed models (~1.6 ms).
+                resp = await self.client.post("/chat/completions", cast_to=object, body={
                     "model": self.name, "messages": messages, "temperature": temperature, "max_tokens": max_tokens})
                 return self._completion(resp, time.monotonic() - t0, messages)
             except (oa.AuthenticationError, oa.PermissionDeniedError, oa.NotFoundError) as err:
@@ -107,13 +105,17 @@ class OpenAIBackend:
                 raise LLMError(f"{self.name}: {type(err).__name__}: {_short(err)}") from None
 
     def _completion(self, resp: Any, latency: float, messages: list[dict]) -> Completion:
-        choices = getattr(resp, "choices", None) or []
-        text = getattr(getattr(choices[0], "message", None), "content", None) if choices else None
+        if not isinstance(resp, dict):  # a non-JSON body arrives as text
+            raise LLMError(f"{self.name}: the reply was not a chat completion: {_short(RuntimeError(resp), 120)}")
+        choices = resp.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = first.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
         if not isinstance(text, str) or not text.strip():
             raise LLMError(f"{self.name}: the reply had no text")
-        usage = getattr(resp, "usage", None)
-        pt = getattr(usage, "prompt_tokens", None)
-        ct = getattr(usage, "completion_tokens", None)
+        usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
+        pt = usage.get("prompt_tokens")
+        ct = usage.get("completion_tokens")
         if not isinstance(pt, int):  # servers that omit usage: a rough estimate keeps budgets working
             pt = sum(len(str(m.get("content", ""))) for m in messages) // 4
         if not isinstance(ct, int):

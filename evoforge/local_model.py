@@ -44,7 +44,7 @@ class LocalModelError(EndpointUnavailable):
 
 
 def install_hint() -> str:
-    return "pip install 'evoforge[local]'   (from a checkout: pip install -e '.[local]')"
+    return "pip install 'evoforge[local]'   (from a checkout: bash scripts/install-local.sh)"
 
 
 def cache_dir() -> Path:
@@ -204,7 +204,10 @@ class LocalBackend:
         if self._llm is None:
             from llama_cpp import Llama
 
+            from .llama_check import ensure_runs
+
             path, _official = model_path(self.name)
+            ensure_runs(path, cache_dir())  # a build that crashes on this CPU: a clear error, not a dead run
             threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             log.info("loading %s with %d threads", path, threads)
             self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=threads, verbose=False)

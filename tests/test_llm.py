@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import json
 import random
 import socket
+import threading
 
 import pytest
 
@@ -123,3 +127,53 @@ def test_requests_run_concurrently(llm_double):
 
     assert len(asyncio.run(many())) == 8
     assert llm_double.stats["max_in_flight"] == 8
+
+
+
+@contextlib.contextmanager
+def serving(content_type: str, body: bytes):
+    """A real HTTP server on 127.0.0.1 that answers every POST with status 200 and `body`."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("text/plain", b"upstream proxy error"),                                   # not JSON at all
+    ("application/json", b'[1, 2]'),                                           # JSON, not an object
+    ("application/json", b'{"choices": "none"}'),                              # wrong shapes
+    ("application/json", b'{"choices": [{"message": null}]}'),
+    ("application/json", b'{"choices": [{"message": {"content": 7}}], "usage": "x"}'),
+])
+def test_malformed_completion_bodies_fail_one_request(content_type, body):
+    """A server that answers 200 with something that is not a chat completion: an LLMError for
+    this request (the iteration is recorded as failed), never a crash of the run."""
+    with serving(content_type, body) as base:
+        ens = ensemble({"name": "m", "api_base": base}, retries=0)
+        with pytest.raises(LLMError) as info:
+            ask(ens)
+        assert not isinstance(info.value, EndpointUnavailable)
+        assert ens.usage()["m"]["errors"] == 1
+
+
+def test_usage_missing_from_the_reply_is_estimated():
+    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "x" * 40}}]}).encode()
+    with serving("application/json", body) as base:
+        out = ask(ensemble({"name": "m", "api_base": base}))
+    assert out.text == "x" * 40 and out.completion_tokens == 10 and out.prompt_tokens > 0
